@@ -1,0 +1,15 @@
+"""Speed-only overrides for the test suite. Real PostgreSQL and Redis, as in production."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/paydesk")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+from config.settings.base import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests only
+CELERY_TASK_ALWAYS_EAGER = True  # tasks run in the test's own transaction
+SECURE_SSL_REDIRECT = False
+PAYDESK_PUBLIC_BASE_URL = "http://testserver"
+TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # tests point it at a peer; never the real one
+STRIPE_API_BASE_URL = "http://127.0.0.1:9"

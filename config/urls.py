@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from connectors.api.views import ConnectorViewSet
+from tenants.api.views import TenantView
+
+router = SimpleRouter()
+router.register("connectors", ConnectorViewSet, basename="connector")
+
+api_v1 = [
+    path("tenant/", TenantView.as_view(), name="tenant"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include((api_v1, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,67 @@
+"""Shared fixtures: a two-tenant world, API clients, and the test peers (tests/peers.py)."""
+
+from dataclasses import dataclass, field
+
+import pytest
+from rest_framework.test import APIClient
+
+from tenants.models import ApiKey, Scope, Tenant
+from tenants.services import Actor, api_key_create
+from tests.factories import ConnectorFactory, MembershipFactory, TenantFactory, UserFactory
+
+import importlib.util  # noqa: E402  (temporary until tests/peers.py lands)
+
+pytest_plugins = ["tests.peers"] if importlib.util.find_spec("tests.peers") else []
+
+
+@dataclass
+class TenantWorld:
+    tenant: Tenant
+    owner: object
+    connectors: dict = field(default_factory=dict)
+    api_key: ApiKey | None = None
+    raw_key: str = ""
+    auth_token: str = ""
+
+
+@dataclass
+class World:
+    acme: TenantWorld
+    globex: TenantWorld
+
+
+def _tenant_world(slug: str) -> TenantWorld:
+    auth_token = "a1b2c3d4" * 4
+    tenant = TenantFactory(slug=slug, name=slug.capitalize(), auth_token=auth_token)
+    owner = UserFactory(username=f"{slug}-owner")
+    MembershipFactory(user=owner, tenant=tenant)
+    connectors = {
+        name: ConnectorFactory(tenant=tenant, unique_name=name, environment=env)
+        for name, env in [("Stripe_Prod", "production"), ("Stripe_Stage", "staging"), ("Stripe_Dev", "development")]
+    }
+    key, raw = api_key_create(tenant=tenant, name="partner", scopes=list(Scope.values), actor=Actor.system("test"))
+    return TenantWorld(tenant, owner, connectors, key, raw, auth_token)
+
+
+@pytest.fixture
+def world(db) -> World:
+    """Two tenants, each with an owner, three connectors and an all-scopes API key."""
+    return World(acme=_tenant_world("acme"), globex=_tenant_world("globex"))
+
+
+@pytest.fixture
+def api_for():
+    """api_for(raw_key) → an APIClient sending that key as a Bearer token."""
+
+    def make(raw_key: str | None) -> APIClient:
+        client = APIClient()
+        if raw_key:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True)
