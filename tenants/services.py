@@ -85,8 +85,17 @@ def tenant_create(
         time_zone=time_zone,
         default_currency=default_currency,
     )
-    _set_auth_token(tenant, twilio_auth_token)
-    tenant.full_clean()
+    errors: dict[str, list[str]] = {}
+    for check in (
+        lambda: _set_auth_token(tenant, twilio_auth_token),
+        lambda: tenant.full_clean(exclude=["twilio_auth_token_ciphertext", "twilio_auth_token_last4"]),
+    ):
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     with transaction.atomic():
         tenant.save()
         audit_record(

@@ -21,9 +21,15 @@ if not DEBUG and not ALLOWED_HOSTS:
 # not break validation).
 PAYDESK_PUBLIC_BASE_URL = required("PAYDESK_PUBLIC_BASE_URL", dev_default="http://127.0.0.1:8000").rstrip("/")
 
-# Provider base URLs: the real services in production, simulators and test peers otherwise.
-TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
-STRIPE_API_BASE_URL = env.str("STRIPE_API_BASE_URL", default="https://api.stripe.com").rstrip("/")
+# Provider base URLs. With DEBUG off they default to the real services; on the embedded
+# first-run defaults they point at the bundled simulators (`make run` starts them), so a
+# first look can never reach a real payment provider.
+TWILIO_API_BASE_URL = env.str(
+    "TWILIO_API_BASE_URL", default="http://127.0.0.1:8425" if DEBUG else "https://api.twilio.com"
+).rstrip("/")
+STRIPE_API_BASE_URL = env.str(
+    "STRIPE_API_BASE_URL", default="http://127.0.0.1:8420" if DEBUG else "https://api.stripe.com"
+).rstrip("/")
 
 # Fernet keys, comma-separated, newest first. The development key below encrypts nothing
 # that matters; production refuses to start without its own keys.

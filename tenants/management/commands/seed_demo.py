@@ -1,0 +1,94 @@
+"""Idempotent demo data for a first look: tenant `acme`, its three Stripe connectors,
+an admin user and a well-known API key. Development only (refuses when DEBUG is off)."""
+
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+from django.db import transaction
+
+from connectors.models import ConnectorInstance
+from connectors.services import connector_create
+from tenants.management.cli import OperatorCommand
+from tenants.models import ApiKey, Membership, Role, Scope, Tenant
+from tenants.services import Actor, api_key_create, membership_set, tenant_create
+
+
+def _hex(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
+DEMO_SLUG = "acme"
+DEMO_ACCOUNT_SID = "AC" + _hex("paydesk-demo-account")
+DEMO_AUTH_TOKEN = _hex("paydesk-demo-auth-token")
+DEMO_USERNAME = "acme-admin"
+DEMO_PASSWORD = "acme-admin-demo"  # noqa: S105 - development-only demo login, printed by the command
+DEMO_API_KEY = "pdk_acmedemo00_" + _hex("paydesk-demo-api-key") * 2
+DEMO_CONNECTORS = [
+    ("Stripe_Prod", "production", "sk_live_" + _hex("demo-prod")[:24]),
+    ("Stripe_Stage", "staging", "sk_test_" + _hex("demo-stage")[:24]),
+    ("Stripe_Dev", "development", "sk_test_" + _hex("demo-dev")[:24]),
+]
+
+
+class Command(OperatorCommand):
+    help = "Create (or complete) the demo tenant 'acme'. Safe to run again. Development only."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates well-known credentials and runs only with DEBUG on.")
+        actor = Actor.system("seed_demo")
+        with transaction.atomic():
+            tenant = Tenant.objects.filter(slug=DEMO_SLUG).first() or tenant_create(
+                slug=DEMO_SLUG,
+                name="Acme Corp",
+                twilio_account_sid=DEMO_ACCOUNT_SID,
+                twilio_auth_token=DEMO_AUTH_TOKEN,
+                time_zone="America/New_York",
+                default_currency="USD",
+                actor=actor,
+            )
+            existing = set(ConnectorInstance.objects.filter(tenant=tenant).values_list("unique_name", flat=True))
+            for name, environment, key in DEMO_CONNECTORS:
+                if name not in existing:
+                    connector_create(
+                        tenant=tenant,
+                        unique_name=name,
+                        environment=environment,
+                        stripe_secret_key=key,
+                        stripe_webhook_secret="whsec_" + _hex(f"demo-webhook-{name}"),
+                        notes="Demo connector (seed_demo).",
+                        actor=actor,
+                    )
+            user, created = get_user_model().objects.get_or_create(
+                username=DEMO_USERNAME, defaults={"is_staff": True, "email": "admin@acme.example"}
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+                user.save()
+            if not Membership.objects.filter(tenant=tenant, user=user).exists():
+                membership_set(tenant=tenant, user=user, role=Role.OWNER, actor=actor)
+            prefix = DEMO_API_KEY.split("_")[1]
+            if not ApiKey.objects.filter(prefix=prefix).exists():
+                api_key_create(
+                    tenant=tenant, name="Demo partner app", scopes=list(Scope.values), actor=actor, raw_key=DEMO_API_KEY
+                )
+        base = settings.PAYDESK_PUBLIC_BASE_URL
+        self.emit(
+            options,
+            {
+                "tenant": tenant.slug,
+                "admin_url": f"{base}/admin/",
+                "username": DEMO_USERNAME,
+                "password": DEMO_PASSWORD,
+                "api_key": DEMO_API_KEY,
+                "api_docs": f"{base}/api/docs/",
+                "connectors": [name for name, _, _ in DEMO_CONNECTORS],
+            },
+            f"Demo tenant '{tenant.slug}' is ready with Stripe_Prod, Stripe_Stage and Stripe_Dev.\n"
+            f"  Admin:    {base}/admin/  (user {DEMO_USERNAME}, password {DEMO_PASSWORD})\n"
+            f"  API docs: {base}/api/docs/\n"
+            f"  API key:  {DEMO_API_KEY}\n"
+            f"  Try:      curl -H 'Authorization: Bearer {DEMO_API_KEY}' {base}/api/v1/connectors/",
+        )
