@@ -12,6 +12,8 @@ from django.http import Http404
 from rest_framework import exceptions, pagination, status
 from rest_framework.response import Response
 
+from config.errors import ServiceError
+
 logger = logging.getLogger(__name__)
 
 
@@ -59,6 +61,8 @@ def envelope(*, code: str, message: str, fields: dict | None = None, status_code
 
 
 def exception_handler(exc, context) -> Response:
+    if isinstance(exc, ServiceError):
+        return envelope(code=exc.code, message=exc.message, fields=exc.fields, status_code=exc.status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)

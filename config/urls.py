@@ -4,10 +4,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from connectors.api.views import ConnectorViewSet
+from payments import webhooks
+from payments.api.views import PaySessionViewSet
 from tenants.api.views import TenantView
 
 router = SimpleRouter()
 router.register("connectors", ConnectorViewSet, basename="connector")
+router.register("pay-sessions", PaySessionViewSet, basename="pay-session")
 
 api_v1 = [
     path("tenant/", TenantView.as_view(), name="tenant"),
@@ -19,4 +22,6 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("twilio/pay/<str:token>/status/", webhooks.pay_status_callback, name="twilio-pay-status"),
+    path("healthz", webhooks.healthz, name="healthz"),
 ]

@@ -1,5 +1,6 @@
 """Shared fixtures: a two-tenant world, API clients, and the test peers (tests/peers.py)."""
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -31,7 +32,7 @@ class World:
 
 
 def _tenant_world(slug: str) -> TenantWorld:
-    auth_token = "a1b2c3d4" * 4
+    auth_token = hashlib.md5(slug.encode()).hexdigest()  # noqa: S324 - a distinct token per tenant
     tenant = TenantFactory(slug=slug, name=slug.capitalize(), auth_token=auth_token)
     owner = UserFactory(username=f"{slug}-owner")
     MembershipFactory(user=owner, tenant=tenant)

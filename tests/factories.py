@@ -69,3 +69,21 @@ class ConnectorFactory(factory.django.DjangoModelFactory):
     class Params:
         secret_key = factory.LazyAttribute(lambda o: f"sk_{o.mode}_{_hex(24)}")
         webhook_secret = factory.LazyFunction(lambda: f"whsec_{_hex(24)}")
+
+
+class PaySessionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "payments.PaySession"
+
+    tenant = factory.SubFactory(TenantFactory)
+    connector = factory.SubFactory(ConnectorFactory, tenant=factory.SelfAttribute("..tenant"))
+    call_sid = factory.LazyFunction(lambda: "CA" + _hex(32))
+    payment_sid = factory.LazyFunction(lambda: "PK" + _hex(32))
+    idempotency_key = factory.Sequence(lambda n: f"idem-{n}")
+    request_fingerprint = "f" * 64
+    amount_minor = 1250
+    currency = "USD"
+    status = "created"
+    required_fields = factory.LazyFunction(
+        lambda: ["payment-card-number", "expiration-date", "security-code", "postal-code"]
+    )

@@ -124,7 +124,6 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 
@@ -188,3 +187,12 @@ LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"))
 
 # API keys' last_used_at is written at most this often, to keep writes off the hot path.
 PAYDESK_API_KEY_TOUCH_SECONDS = 60
+
+# A pay session with no request and no callback for this long is expired. A phone
+# payment rarely takes more than a few minutes; 30 leaves room for a slow caller.
+PAYDESK_PAY_SESSION_EXPIRY_SECONDS = env.int("PAYDESK_PAY_SESSION_EXPIRY_SECONDS", default=30 * 60)
+
+CELERY_BEAT_SCHEDULE = {
+    # Once a minute: expiry only needs minute precision, and the query uses an index.
+    "expire-pay-sessions": {"task": "payments.tasks.expire_pay_sessions", "schedule": 60.0},
+}

@@ -1,0 +1,23 @@
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from payments.models import PayEvent, PaySession
+from tenants.models import Tenant
+
+
+def pay_session_list(*, tenant: Tenant) -> QuerySet[PaySession]:
+    return PaySession.objects.filter(tenant=tenant).select_related("connector", "tenant")
+
+
+def pay_session_get(*, tenant: Tenant, uuid) -> PaySession:
+    """The tenant's session, or 404: another tenant's session does not exist for it."""
+    return get_object_or_404(pay_session_list(tenant=tenant), uuid=uuid)
+
+
+def pay_session_events(*, tenant: Tenant, session: PaySession) -> QuerySet[PayEvent]:
+    return PayEvent.objects.filter(tenant=tenant, session=session).order_by("received_at", "id")
+
+
+def pay_session_for_callback(*, token: str) -> PaySession | None:
+    """The session a StatusCallback URL names (the tenant comes from the session)."""
+    return PaySession.objects.select_related("tenant", "connector").filter(callback_token=token).first()

@@ -1,0 +1,410 @@
+"""Every write to pay sessions: start, capture, complete, cancel, callbacks, expiry.
+
+State moves only here. Requests to Twilio are made outside database transactions (no
+lock is held across the network); state changes are conditional updates, so a racing
+request or a redelivered task finds the work already done and changes nothing.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from config.errors import Conflict, ServiceError, Upstream
+from connectors import twilio as twilio_edge
+from connectors.base import ConnectorError
+from connectors.models import ConnectorInstance
+from payments import callbacks
+from payments.models import ACH_FIELDS, PayEvent, PaySession
+from payments.money import to_major_string
+from tenants.models import Tenant
+from tenants.services import Actor, tenant_twilio_auth_token
+
+logger = logging.getLogger(__name__)
+
+Status = PaySession.Status
+# Statuses a capture request may be made in, and the ones a callback may move between.
+_OPEN = [Status.CREATED, Status.CAPTURING, Status.READY]
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A validated request to start a session (the API serializer builds it)."""
+
+    call_sid: str
+    amount_minor: int | None
+    currency: str
+    payment_method: str = PaySession.PaymentMethod.CREDIT_CARD
+    token_type: str = ""
+    postal_code: bool = True
+    security_code: bool = True
+    min_postal_code_length: int | None = None
+    valid_card_types: str = ""
+    timeout: int | None = None
+    bank_account_type: str = ""
+    confirmation: bool = False
+    require_matching_inputs: tuple[str, ...] = ()
+    description: str = ""
+    parameter: tuple[tuple[str, object], ...] = ()
+    channel: str = PaySession.Channel.AGENT
+
+    def fingerprint(self, connector: ConnectorInstance) -> str:
+        body = {**self.__dict__, "connector": connector.unique_name}
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def status_callback_url(session: PaySession) -> str:
+    path = reverse("twilio-pay-status", kwargs={"token": session.callback_token})
+    return f"{settings.PAYDESK_PUBLIC_BASE_URL}{path}"
+
+
+def paydesk_reference(session: PaySession) -> str:
+    """Put in the Description Twilio passes to the connector, so Stripe objects trace back."""
+    return f"Paydesk {session.uuid}"
+
+
+def _twilio_params(session: PaySession) -> dict:
+    params: dict = {
+        "payment_connector": session.connector.unique_name,
+        "payment_method": session.payment_method,
+        "currency": session.currency,
+        "input": "dtmf",
+        "description": f"{session.description} · {paydesk_reference(session)}".lstrip(" ·"),
+    }
+    if session.amount_minor is not None:
+        params["charge_amount"] = to_major_string(session.amount_minor, session.currency)
+    else:
+        params["token_type"] = session.token_type or PaySession.TokenType.REUSABLE
+    if session.payment_method == PaySession.PaymentMethod.CREDIT_CARD:
+        params["postal_code"] = session.postal_code
+        params["security_code"] = session.security_code
+        if session.min_postal_code_length:
+            params["min_postal_code_length"] = session.min_postal_code_length
+        if session.valid_card_types:
+            params["valid_card_types"] = session.valid_card_types
+        if session.require_matching_inputs:
+            params["require_matching_inputs"] = ",".join(session.require_matching_inputs)
+    else:
+        params["bank_account_type"] = session.bank_account_type or PaySession.BankAccountType.CONSUMER_CHECKING
+    if session.timeout:
+        params["timeout"] = session.timeout
+    if session.confirmation:
+        params["confirmation"] = "true"  # typed str in the SDK: a Python True would be sent as "True"
+    if session.parameter:
+        params["parameter"] = session.parameter
+    return params
+
+
+def _credentials(session: PaySession) -> dict:
+    tenant = session.tenant
+    return {"account_sid": tenant.twilio_account_sid, "auth_token": tenant_twilio_auth_token(tenant=tenant)}
+
+
+def _record_outbound(
+    session: PaySession, *, kind: str, idempotency_key: str, payload: dict, result=None, error=None
+) -> PayEvent:
+    return PayEvent.objects.create(
+        tenant_id=session.tenant_id,
+        session=session,
+        direction=PayEvent.Direction.OUTBOUND,
+        kind=kind,
+        dedupe_key=uuid.uuid4().hex,  # every attempt is its own record
+        idempotency_key=idempotency_key,
+        payload={k: v for k, v in payload.items() if k != "auth_token"},
+        response={"sid": result.sid} if result else {"error": error.message, "permanent": error.permanent},
+        http_status=result.status_code if result else error.status,
+        error_code=str(error.code or "") if error else "",
+    )
+
+
+def _raise_for(error: ConnectorError, session: PaySession):
+    fields = {"session": [str(session.uuid)]}
+    code = f"twilio_{error.code}" if error.code else "twilio_error"
+    if not error.permanent:
+        raise Upstream(
+            f"{error.message}. Retry with the same Idempotency-Key.", code="provider_unavailable", status=503,
+            fields=fields,
+        )
+    if twilio_edge.is_conflict(error):
+        raise Conflict(error.message, code=code, fields=fields)
+    raise Upstream(error.message, code=code, status=400 if error.status == 400 else 502, fields=fields)
+
+
+# --- Start ----------------------------------------------------------------------------
+
+
+def pay_session_start(
+    *,
+    tenant: Tenant,
+    connector: ConnectorInstance,
+    request: SessionRequest,
+    idempotency_key: str | None,
+    actor: Actor,
+) -> tuple[PaySession, bool]:
+    """Start a session on a live call. Returns (session, created).
+
+    The same Idempotency-Key with the same request returns the same session (and retries
+    Twilio if the first attempt failed transiently); with another request it is refused.
+    """
+    if connector.tenant_id != tenant.pk:
+        raise ServiceError("Unknown connector.", code="invalid", fields={"connector": ["Unknown connector."]})
+    fingerprint = request.fingerprint(connector)
+    key = idempotency_key or uuid.uuid4().hex
+    session = PaySession.objects.filter(tenant=tenant, idempotency_key=key).first()
+    created = False
+    if session is None:
+        values = {k: v for k, v in request.__dict__.items()}
+        values["require_matching_inputs"] = list(request.require_matching_inputs)
+        values["parameter"] = dict(request.parameter)
+        session = PaySession(
+            tenant=tenant,
+            connector=connector,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
+            started_by_api_key=actor.api_key,
+            started_by_user=actor.user if getattr(actor.user, "pk", None) else None,
+            **values,
+        )
+        session.required_fields = callbacks.initial_required(session)
+        try:
+            with transaction.atomic():
+                session.save()
+            created = True
+        except IntegrityError:  # a concurrent retry with the same key won the race
+            session = PaySession.objects.get(tenant=tenant, idempotency_key=key)
+    if session.request_fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was already used with a different request.",
+            code="idempotency_key_reused",
+            fields={"session": [str(session.uuid)]},
+        )
+    if session.payment_sid or session.status != Status.CREATED:
+        if not created and session.status == Status.FAILED and session.twilio_error_code:
+            # Replaying a request Twilio refused gives the same refusal.
+            _raise_for(ConnectorError(session.twilio_error_message, permanent=True,
+                                      code=int(session.twilio_error_code)), session)
+        return session, created
+    _create_at_twilio(session)
+    session.refresh_from_db()
+    return session, created
+
+
+def _create_at_twilio(session: PaySession) -> None:
+    twilio_key = f"{session.uuid}:create"
+    params = _twilio_params(session)
+    callback = status_callback_url(session)
+    try:
+        result = twilio_edge.payments_create(
+            **_credentials(session), call_sid=session.call_sid, idempotency_key=twilio_key,
+            status_callback=callback, params=params,
+        )
+    except ConnectorError as error:
+        with transaction.atomic():
+            _record_outbound(session, kind="create", idempotency_key=twilio_key, payload=params, error=error)
+            updates = {"twilio_error_code": str(error.code or ""), "twilio_error_message": error.message}
+            if error.permanent:
+                updates.update(status=Status.FAILED, completed_at=timezone.now())
+            PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates)
+        session.refresh_from_db()
+        _raise_for(error, session)
+    with transaction.atomic():
+        _record_outbound(session, kind="create", idempotency_key=twilio_key, payload=params, result=result)
+        PaySession.objects.filter(pk=session.pk, payment_sid="").update(
+            payment_sid=result.sid, twilio_error_code="", twilio_error_message="", last_activity_at=timezone.now()
+        )
+
+
+# --- Capture, complete, cancel --------------------------------------------------------
+
+
+def _ensure_open(session: PaySession, action: str) -> None:
+    if session.is_terminal:
+        raise Conflict(f"The session has ended ({session.status}); it cannot {action}.", code="session_ended",
+                       fields={"status": [session.status]})
+    if session.status == Status.COMPLETING:
+        raise Conflict(f"The session is completing; it cannot {action}.", code="session_completing",
+                       fields={"status": [session.status]})
+    if not session.payment_sid:
+        raise Conflict("Twilio has not started this session yet; retry the create request.",
+                       code="session_not_started")
+
+
+def _replayed(session: PaySession, twilio_key: str) -> bool:
+    """The same partner request was already accepted by Twilio: do not send it again."""
+    return session.events.filter(
+        direction=PayEvent.Direction.OUTBOUND, idempotency_key=twilio_key, http_status=202
+    ).exists()
+
+
+def _update_at_twilio(session: PaySession, *, kind: str, twilio_key: str, capture=None, status=None) -> None:
+    payload = {"capture": capture} if capture else {"status": status}
+    try:
+        result = twilio_edge.payments_update(
+            **_credentials(session), call_sid=session.call_sid, payment_sid=session.payment_sid,
+            idempotency_key=twilio_key, status_callback=status_callback_url(session), capture=capture, status=status,
+        )
+    except ConnectorError as error:
+        with transaction.atomic():
+            _record_outbound(session, kind=kind, idempotency_key=twilio_key, payload=payload, error=error)
+            PaySession.objects.filter(pk=session.pk).update(
+                twilio_error_code=str(error.code or ""), twilio_error_message=error.message
+            )
+        _raise_for(error, session)
+    _record_outbound(session, kind=kind, idempotency_key=twilio_key, payload=payload, result=result)
+
+
+def allowed_capture_fields(session: PaySession) -> list[str]:
+    if session.payment_method == PaySession.PaymentMethod.ACH_DEBIT:
+        return list(ACH_FIELDS)
+    fields = callbacks.initial_required(session)
+    return fields + [f"{f}-matcher" for f in session.require_matching_inputs if f in fields]
+
+
+def pay_session_capture(*, session: PaySession, field: str, idempotency_key: str | None, actor: Actor) -> PaySession:
+    """Ask the caller for one field (in any order; a field may be asked again)."""
+    allowed = allowed_capture_fields(session)
+    if field not in allowed:
+        raise ServiceError(
+            f"{field!r} cannot be captured in this session; choose one of {', '.join(allowed)}.",
+            fields={"capture": [f"Choose one of {', '.join(allowed)}."]},
+        )
+    _ensure_open(session, "capture")
+    twilio_key = f"{session.uuid}:capture:{idempotency_key or uuid.uuid4().hex}"
+    if not _replayed(session, twilio_key):
+        _update_at_twilio(session, kind="capture", twilio_key=twilio_key, capture=field)
+        PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
+            status=Status.CAPTURING, capturing_field=field, twilio_error_code="", twilio_error_message="",
+            last_activity_at=timezone.now(),
+        )
+    session.refresh_from_db()
+    return session
+
+
+def pay_session_complete(*, session: PaySession, idempotency_key: str | None, actor: Actor) -> PaySession:
+    """Send the captured data to the connector. Refused while fields are missing."""
+    _ensure_open(session, "complete")
+    if session.required_fields:
+        raise Conflict(
+            f"Still required: {', '.join(session.required_fields)}.",
+            code="fields_missing",
+            fields={"required": list(session.required_fields)},
+        )
+    twilio_key = f"{session.uuid}:complete:{idempotency_key or 'once'}"
+    if not _replayed(session, twilio_key):
+        _update_at_twilio(session, kind="complete", twilio_key=twilio_key, status="complete")
+        PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
+            status=Status.COMPLETING, capturing_field="", last_activity_at=timezone.now()
+        )
+    session.refresh_from_db()
+    return session
+
+
+def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
+    """Cancel at Twilio (when it was started there) and end the session."""
+    if session.is_terminal:
+        raise Conflict(f"The session has ended ({session.status}).", code="session_ended",
+                       fields={"status": [session.status]})
+    if session.payment_sid:
+        twilio_key = f"{session.uuid}:cancel"
+        if not _replayed(session, twilio_key):
+            _update_at_twilio(session, kind="cancel", twilio_key=twilio_key, status="cancel")
+    now = timezone.now()
+    PaySession.objects.filter(pk=session.pk).exclude(status__in=PaySession.TERMINAL).update(
+        status=Status.CANCELLED, capturing_field="", completed_at=now, last_activity_at=now
+    )
+    session.refresh_from_db()
+    return session
+
+
+# --- Callbacks ------------------------------------------------------------------------
+
+
+def pay_callback_record(*, session: PaySession, raw_params: dict[str, str], kind: str = "status-callback") -> bool:
+    """Store one verified callback (masked, unique by content) and have it applied.
+
+    Returns False for a duplicate, which changes nothing.
+    """
+    params = callbacks.normalize(raw_params, source=f"pay callback {session.uuid}")
+    event = PayEvent(
+        tenant_id=session.tenant_id,
+        session=session,
+        direction=PayEvent.Direction.INBOUND,
+        kind=kind,
+        dedupe_key=callbacks.content_key(params),
+        payload=params,
+        occurred_at=callbacks.occurred_at(params),
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+    except IntegrityError:
+        return False
+    from payments.tasks import apply_pay_events
+
+    transaction.on_commit(lambda: apply_pay_events.delay(session.tenant_id, session.pk))
+    return True
+
+
+def pay_session_apply_events(*, tenant_id: int, session_id: int) -> int:
+    """Fold every stored callback into the session's state. Idempotent: returns how
+    many events this run applied (0 when another run already did)."""
+    with transaction.atomic():
+        session = PaySession.objects.select_for_update().filter(pk=session_id, tenant_id=tenant_id).first()
+        if session is None:
+            return 0
+        pending = list(session.events.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True))
+        if not pending:
+            return 0
+        now = timezone.now()
+        was_terminal = session.is_terminal
+        state = callbacks.fold(session, session.events.filter(direction=PayEvent.Direction.INBOUND))
+        # Masked values and progress always complete the picture, whatever the order they
+        # arrive in; status and result move only while the session is open.
+        updates: dict = {"last_activity_at": now, **state.masked}
+        if state.captured_any:
+            updates.update(required_fields=state.required_fields, last_error_type=state.last_error_type,
+                           capturing_field=state.capturing_field)
+            if session.status in _OPEN:
+                updates["status"] = Status.READY if not state.required_fields else Status.CAPTURING
+        if was_terminal:
+            updates["capturing_field"] = ""
+            if any(e.payload.get("Result") for e in pending):
+                logger.warning("result callback for ended session %s kept, not applied", session.uuid)
+        elif state.result is not None:
+            result = state.result
+            updates.update(
+                status=callbacks.RESULT_STATUS.get(result["Result"], Status.FAILED),
+                result=result["Result"][:40],
+                payment_confirmation_code=result.get("PaymentConfirmationCode", "")[:255],
+                payment_token=result.get("PaymentToken", "")[:255],
+                profile_id=result.get("ProfileId", "")[:255],
+                pay_error_code=result.get("PayErrorCode", "")[:16],
+                payment_error=result.get("PaymentError", ""),
+                connector_error=result.get("ConnectorError", ""),
+                capturing_field="",
+                completed_at=now,
+            )
+        for name, value in updates.items():
+            setattr(session, name, value)
+        session.save(update_fields=[*updates, "updated_at"])
+        PayEvent.objects.filter(pk__in=[e.pk for e in pending]).update(applied_at=now, late=was_terminal)
+        return len(pending)
+
+
+# --- Expiry ---------------------------------------------------------------------------
+
+
+def pay_sessions_expire(*, now=None) -> int:
+    """End sessions with no news for PAYDESK_PAY_SESSION_EXPIRY_SECONDS."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PAYDESK_PAY_SESSION_EXPIRY_SECONDS)
+    return PaySession.objects.exclude(status__in=PaySession.TERMINAL).filter(last_activity_at__lt=cutoff).update(
+        status=Status.EXPIRED, capturing_field="", completed_at=now
+    )
