@@ -10,9 +10,7 @@ from tenants.models import ApiKey, Scope, Tenant
 from tenants.services import Actor, api_key_create
 from tests.factories import ConnectorFactory, MembershipFactory, TenantFactory, UserFactory
 
-import importlib.util  # noqa: E402  (temporary until tests/peers.py lands)
-
-pytest_plugins = ["tests.peers"] if importlib.util.find_spec("tests.peers") else []
+pytest_plugins = ["tests.peers"]
 
 
 @dataclass

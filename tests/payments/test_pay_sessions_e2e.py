@@ -297,3 +297,28 @@ def test_the_event_timeline_records_requests_and_callbacks(agent):
     assert kinds[0] == ("out", "create") and ("out", "capture") in kinds
     assert sum(1 for d, _ in kinds if d == "in") >= 3
     assert all(e["applied_at"] for e in events if e["direction"] == "in")
+
+
+def test_simulate_payment_runs_a_whole_session_through_the_public_api(desk, live_server):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tenants.models import ApiKey
+
+    out = StringIO()
+    call_command("simulate_payment", "--tenant", "acme", "--connector", "Stripe_Dev", "--amount", "12.50",
+                 "--base-url", live_server.url, "--sim-url", desk.sim.url, stdout=out)
+    text = out.getvalue()
+    assert "succeeded: result=success confirmation=pi_" in text
+    assert "4242424242424242" not in text and "xxxxxxxxxxxx4242" in text
+    assert "→ Twilio complete" in text
+    assert not ApiKey.objects.filter(name__startswith="simulate_payment", revoked_at__isnull=True).exists()
+
+    out = StringIO()
+    call_command("simulate_payment", "--tenant", "acme", "--connector", "Stripe_Dev", "--decline", "--json",
+                 "--base-url", live_server.url, "--sim-url", desk.sim.url, stdout=out)
+    import json
+
+    session = json.loads(out.getvalue())["session"]
+    assert session["status"] == "failed" and session["outcome"]["result"] == "payment-connector-error"
