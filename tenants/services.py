@@ -173,6 +173,18 @@ def membership_set(*, tenant: Tenant, user, role: str, actor: Actor) -> Membersh
     return membership
 
 
+def membership_remove(*, membership: Membership, actor: Actor) -> None:
+    with transaction.atomic():
+        audit_record(
+            action="membership.deleted",
+            actor=actor,
+            tenant=membership.tenant,
+            target=membership,
+            changes={"user": membership.user.get_username(), "role": membership.role},
+        )
+        membership.delete()
+
+
 # --- API keys -------------------------------------------------------------------------
 
 API_KEY_PREFIX = "pdk_"

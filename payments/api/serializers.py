@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.selectors import connector_by_name
@@ -11,6 +12,7 @@ CARD_TYPES = ["visa", "mastercard", "amex", "maestro", "discover", "optima", "jc
 _SCALARS = (str, int, float, bool, type(None))
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})
 class SpaceSeparatedField(serializers.Field):
     """Accepts "visa amex" or ["visa", "amex"]; each item must be one of `choices`."""
 
