@@ -22,6 +22,11 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 
 install: $(STAMP) ## Create .venv and install the pinned requirements
 
+# Prism (npm) checks every Twilio request against Twilio's published spec in the tests.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 run: install ## First look: SQLite, in-process tasks, simulators, demo tenant, http://127.0.0.1:8000
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
@@ -48,7 +53,7 @@ services: ## Make sure PostgreSQL and Redis answer on loopback; start them if no
 		sleep 0.1; \
 	done; echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
-test: install services ## Install what the tests need and run them (what CI runs)
+test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
 	$(PY) -m pytest -n 2 -q
 
 lint: install ## ruff lint and format check
