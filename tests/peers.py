@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCALSTRIPE_START_DEADLINE_S = 20.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -43,7 +43,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
     """Base URL of a localstripe subprocess (loopback, in memory) for the whole session."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as stderr:
         proc = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter, our module
