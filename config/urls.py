@@ -15,6 +15,8 @@ router.register("pay-sessions", PaySessionViewSet, basename="pay-session")
 api_v1 = [
     path("tenant/", TenantView.as_view(), name="tenant"),
     *router.urls,
+    path("", include("payments.ivr.api.urls")),
+    path("", include("payments.reconciliation.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,4 +26,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("twilio/pay/<str:token>/status/", webhooks.pay_status_callback, name="twilio-pay-status"),
     path("healthz", webhooks.healthz, name="healthz"),
+    path("", include("payments.ivr.urls")),
+    path("", include("payments.reconciliation.urls")),
 ]

@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "tenants",
     "connectors",
     "payments",
+    "payments.ivr",
+    "payments.reconciliation",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,3 @@
+"""Endpoints the providers call (mounted under / by config/urls.py)."""
+
+urlpatterns: list = []
