@@ -154,7 +154,9 @@ def connector_update(
         if not stripe_secret_key and (environment, mode) != (current.environment, current.mode):
             # The stored key must still suit the environment it now serves.
             connector_check_config(
-                environment=environment, mode=mode, stripe_secret_key=crypto.decrypt(current.stripe_secret_key_ciphertext)
+                environment=environment,
+                mode=mode,
+                stripe_secret_key=crypto.decrypt(current.stripe_secret_key_ciphertext),
             )
         if stripe_webhook_secret:
             _check_webhook_secret(stripe_webhook_secret)
@@ -184,7 +186,9 @@ def connector_update(
             secrets_replaced.append("stripe_webhook_secret")
         current.save()
         if changes:
-            audit_record(action="connector.updated", actor=actor, tenant=current.tenant, target=current, changes=changes)
+            audit_record(
+                action="connector.updated", actor=actor, tenant=current.tenant, target=current, changes=changes
+            )
         for name in secrets_replaced:
             audit_record(
                 action="connector.secret_replaced",

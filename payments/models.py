@@ -126,8 +126,10 @@ class PaySession(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="pay_session_idempotency_per_tenant"),
-            models.CheckConstraint(condition=models.Q(amount_minor__isnull=True) | models.Q(amount_minor__gt=0),
-                                   name="pay_session_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount_minor__isnull=True) | models.Q(amount_minor__gt=0),
+                name="pay_session_amount_positive",
+            ),
         ]
         indexes = [models.Index(fields=["tenant", "-created_at"]), models.Index(fields=["status", "last_activity_at"])]
 

@@ -129,7 +129,9 @@ def _raise_for(error: ConnectorError, session: PaySession):
     code = f"twilio_{error.code}" if error.code else "twilio_error"
     if not error.permanent:
         raise Upstream(
-            f"{error.message}. Retry with the same Idempotency-Key.", code="provider_unavailable", status=503,
+            f"{error.message}. Retry with the same Idempotency-Key.",
+            code="provider_unavailable",
+            status=503,
             fields=fields,
         )
     if twilio_edge.is_conflict(error):
@@ -188,8 +190,10 @@ def pay_session_start(
     if session.payment_sid or session.status != Status.CREATED:
         if not created and session.status == Status.FAILED and session.twilio_error_code:
             # Replaying a request Twilio refused gives the same refusal.
-            _raise_for(ConnectorError(session.twilio_error_message, permanent=True,
-                                      code=int(session.twilio_error_code)), session)
+            _raise_for(
+                ConnectorError(session.twilio_error_message, permanent=True, code=int(session.twilio_error_code)),
+                session,
+            )
         return session, created
     _create_at_twilio(session)
     session.refresh_from_db()
@@ -202,8 +206,11 @@ def _create_at_twilio(session: PaySession) -> None:
     callback = status_callback_url(session)
     try:
         result = twilio_edge.payments_create(
-            **_credentials(session), call_sid=session.call_sid, idempotency_key=twilio_key,
-            status_callback=callback, params=params,
+            **_credentials(session),
+            call_sid=session.call_sid,
+            idempotency_key=twilio_key,
+            status_callback=callback,
+            params=params,
         )
     except ConnectorError as error:
         with transaction.atomic():
@@ -226,14 +233,19 @@ def _create_at_twilio(session: PaySession) -> None:
 
 def _ensure_open(session: PaySession, action: str) -> None:
     if session.is_terminal:
-        raise Conflict(f"The session has ended ({session.status}); it cannot {action}.", code="session_ended",
-                       fields={"status": [session.status]})
+        raise Conflict(
+            f"The session has ended ({session.status}); it cannot {action}.",
+            code="session_ended",
+            fields={"status": [session.status]},
+        )
     if session.status == Status.COMPLETING:
-        raise Conflict(f"The session is completing; it cannot {action}.", code="session_completing",
-                       fields={"status": [session.status]})
+        raise Conflict(
+            f"The session is completing; it cannot {action}.",
+            code="session_completing",
+            fields={"status": [session.status]},
+        )
     if not session.payment_sid:
-        raise Conflict("Twilio has not started this session yet; retry the create request.",
-                       code="session_not_started")
+        raise Conflict("Twilio has not started this session yet; retry the create request.", code="session_not_started")
 
 
 def _replayed(session: PaySession, twilio_key: str) -> bool:
@@ -247,8 +259,13 @@ def _update_at_twilio(session: PaySession, *, kind: str, twilio_key: str, captur
     payload = {"capture": capture} if capture else {"status": status}
     try:
         result = twilio_edge.payments_update(
-            **_credentials(session), call_sid=session.call_sid, payment_sid=session.payment_sid,
-            idempotency_key=twilio_key, status_callback=status_callback_url(session), capture=capture, status=status,
+            **_credentials(session),
+            call_sid=session.call_sid,
+            payment_sid=session.payment_sid,
+            idempotency_key=twilio_key,
+            status_callback=status_callback_url(session),
+            capture=capture,
+            status=status,
         )
     except ConnectorError as error:
         with transaction.atomic():
@@ -280,7 +297,10 @@ def pay_session_capture(*, session: PaySession, field: str, idempotency_key: str
     if not _replayed(session, twilio_key):
         _update_at_twilio(session, kind="capture", twilio_key=twilio_key, capture=field)
         PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
-            status=Status.CAPTURING, capturing_field=field, twilio_error_code="", twilio_error_message="",
+            status=Status.CAPTURING,
+            capturing_field=field,
+            twilio_error_code="",
+            twilio_error_message="",
             last_activity_at=timezone.now(),
         )
     session.refresh_from_db()
@@ -309,8 +329,9 @@ def pay_session_complete(*, session: PaySession, idempotency_key: str | None, ac
 def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
     """Cancel at Twilio (when it was started there) and end the session."""
     if session.is_terminal:
-        raise Conflict(f"The session has ended ({session.status}).", code="session_ended",
-                       fields={"status": [session.status]})
+        raise Conflict(
+            f"The session has ended ({session.status}).", code="session_ended", fields={"status": [session.status]}
+        )
     if session.payment_sid:
         twilio_key = f"{session.uuid}:cancel"
         if not _replayed(session, twilio_key):
@@ -369,8 +390,11 @@ def pay_session_apply_events(*, tenant_id: int, session_id: int) -> int:
         # arrive in; status and result move only while the session is open.
         updates: dict = {"last_activity_at": now, **state.masked}
         if state.captured_any:
-            updates.update(required_fields=state.required_fields, last_error_type=state.last_error_type,
-                           capturing_field=state.capturing_field)
+            updates.update(
+                required_fields=state.required_fields,
+                last_error_type=state.last_error_type,
+                capturing_field=state.capturing_field,
+            )
             if session.status in _OPEN:
                 updates["status"] = Status.READY if not state.required_fields else Status.CAPTURING
         if was_terminal:
@@ -405,6 +429,8 @@ def pay_sessions_expire(*, now=None) -> int:
     """End sessions with no news for PAYDESK_PAY_SESSION_EXPIRY_SECONDS."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PAYDESK_PAY_SESSION_EXPIRY_SECONDS)
-    return PaySession.objects.exclude(status__in=PaySession.TERMINAL).filter(last_activity_at__lt=cutoff).update(
-        status=Status.EXPIRED, capturing_field="", completed_at=now
+    return (
+        PaySession.objects.exclude(status__in=PaySession.TERMINAL)
+        .filter(last_activity_at__lt=cutoff)
+        .update(status=Status.EXPIRED, capturing_field="", completed_at=now)
     )

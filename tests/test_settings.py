@@ -29,8 +29,14 @@ def test_production_settings_pass_check_deploy():
 
 
 def test_each_missing_production_secret_stops_start_up_naming_it():
-    for name in ["DJANGO_SECRET_KEY", "PAYDESK_ENCRYPTION_KEYS", "PAYDESK_PUBLIC_BASE_URL", "ALLOWED_HOSTS",
-                 "DATABASE_URL", "REDIS_URL"]:
+    for name in [
+        "DJANGO_SECRET_KEY",
+        "PAYDESK_ENCRYPTION_KEYS",
+        "PAYDESK_PUBLIC_BASE_URL",
+        "ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+    ]:
         env = {k: v for k, v in PRODUCTION_ENV.items() if k != name}
         proc = _django(["check"], env)
         assert proc.returncode != 0, name
@@ -39,11 +45,17 @@ def test_each_missing_production_secret_stops_start_up_naming_it():
 
 def test_the_first_run_needs_no_environment_and_points_at_the_simulators():
     proc = subprocess.run(
-        [sys.executable, "-c",
-         "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base';django.setup();"
-         "from django.conf import settings as s;"
-         "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.TWILIO_API_BASE_URL, s.STRIPE_API_BASE_URL)"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+        [
+            sys.executable,
+            "-c",
+            "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base';django.setup();"
+            "from django.conf import settings as s;"
+            "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER,"
+            " s.TWILIO_API_BASE_URL, s.STRIPE_API_BASE_URL)",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
     engine, eager, twilio, stripe = proc.stdout.split()

@@ -37,12 +37,18 @@ class PaySessionCreateSerializer(serializers.Serializer):
     """Mirrors Twilio's rules for CreatePayments, so a partner gets a clear 400 before
     Twilio is called (twilio-pay.md §1.1)."""
 
-    call_sid = serializers.RegexField(r"^CA[0-9a-fA-F]{32}\Z", error_messages={
-        "invalid": "Enter the Call SID: CA followed by 32 hexadecimal characters."})
+    call_sid = serializers.RegexField(
+        r"^CA[0-9a-fA-F]{32}\Z",
+        error_messages={"invalid": "Enter the Call SID: CA followed by 32 hexadecimal characters."},
+    )
     connector = serializers.CharField(default="Default", max_length=64)
-    charge_amount = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=32,
-                                          help_text="Major units as Twilio takes them, e.g. \"12.50\". "
-                                                    "Omitted or 0: tokenize.")
+    charge_amount = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=32,
+        help_text='Major units as Twilio takes them, e.g. "12.50". Omitted or 0: tokenize.',
+    )
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217; default: the tenant's.")
     payment_method = serializers.ChoiceField(choices=PaySession.PaymentMethod.choices, default="credit-card")
     token_type = serializers.ChoiceField(choices=PaySession.TokenType.choices, required=False)
@@ -71,7 +77,7 @@ class PaySessionCreateSerializer(serializers.Serializer):
             errors["connector"] = [f"No connector named {attrs['connector']!r} in this tenant."]
         elif not connector.is_active:
             errors["connector"] = [f"The connector {attrs['connector']!r} is disabled."]
-        currency = (attrs.get("currency") or tenant.default_currency)
+        currency = attrs.get("currency") or tenant.default_currency
         try:
             money.validate_currency(currency)
         except DjangoValidationError as exc:
@@ -85,8 +91,10 @@ class PaySessionCreateSerializer(serializers.Serializer):
                 errors["charge_amount"] = exc.messages
         ach = attrs["payment_method"] == PaySession.PaymentMethod.ACH_DEBIT
         if amount_minor is not None and attrs.get("token_type"):
-            errors["token_type"] = ["Give a token_type only when tokenizing (no charge_amount): "
-                                    "with an amount, the method is charged, not tokenized."]
+            errors["token_type"] = [
+                "Give a token_type only when tokenizing (no charge_amount): "
+                "with an amount, the method is charged, not tokenized."
+            ]
         if ach and not attrs.get("parameter"):
             errors["parameter"] = ["Required for ach-debit: the connector's ACH parameters as a flat object."]
         if not ach and attrs.get("bank_account_type"):
@@ -145,11 +153,38 @@ class PaySessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = PaySession
         fields = [
-            "id", "connector", "environment", "channel", "call_sid", "payment_sid", "status", "payment_method",
-            "charge_amount", "amount_minor", "currency", "token_type", "postal_code", "security_code",
-            "min_postal_code_length", "valid_card_types", "timeout", "bank_account_type", "confirmation",
-            "require_matching_inputs", "description", "parameter", "capturing_field", "required_fields",
-            "last_error_type", "card", "bank", "outcome", "twilio_error", "started_by", "created_at", "updated_at",
+            "id",
+            "connector",
+            "environment",
+            "channel",
+            "call_sid",
+            "payment_sid",
+            "status",
+            "payment_method",
+            "charge_amount",
+            "amount_minor",
+            "currency",
+            "token_type",
+            "postal_code",
+            "security_code",
+            "min_postal_code_length",
+            "valid_card_types",
+            "timeout",
+            "bank_account_type",
+            "confirmation",
+            "require_matching_inputs",
+            "description",
+            "parameter",
+            "capturing_field",
+            "required_fields",
+            "last_error_type",
+            "card",
+            "bank",
+            "outcome",
+            "twilio_error",
+            "started_by",
+            "created_at",
+            "updated_at",
             "completed_at",
         ]
         read_only_fields = fields
@@ -158,21 +193,34 @@ class PaySessionSerializer(serializers.ModelSerializer):
         return None if obj.amount_minor is None else money.to_major_string(obj.amount_minor, obj.currency)
 
     def get_card(self, obj) -> dict:
-        return {"number_masked": obj.card_number_masked, "last4": obj.card_last4, "type": obj.card_type,
-                "expiration": obj.card_expiration, "postal_code": obj.postal_code_value}
+        return {
+            "number_masked": obj.card_number_masked,
+            "last4": obj.card_last4,
+            "type": obj.card_type,
+            "expiration": obj.card_expiration,
+            "postal_code": obj.postal_code_value,
+        }
 
     def get_bank(self, obj) -> dict:
         return {"routing_number": obj.bank_routing_number, "account_last2": obj.bank_account_last2}
 
     def get_outcome(self, obj) -> dict:
-        return {"result": obj.result, "payment_confirmation_code": obj.payment_confirmation_code,
-                "payment_token": obj.payment_token, "profile_id": obj.profile_id,
-                "pay_error_code": obj.pay_error_code, "payment_error": obj.payment_error,
-                "connector_error": obj.connector_error}
+        return {
+            "result": obj.result,
+            "payment_confirmation_code": obj.payment_confirmation_code,
+            "payment_token": obj.payment_token,
+            "profile_id": obj.profile_id,
+            "pay_error_code": obj.pay_error_code,
+            "payment_error": obj.payment_error,
+            "connector_error": obj.connector_error,
+        }
 
     def get_twilio_error(self, obj) -> dict | None:
-        return {"code": obj.twilio_error_code, "message": obj.twilio_error_message} if obj.twilio_error_code or \
-            obj.twilio_error_message else None
+        return (
+            {"code": obj.twilio_error_code, "message": obj.twilio_error_message}
+            if obj.twilio_error_code or obj.twilio_error_message
+            else None
+        )
 
     def get_started_by(self, obj) -> str:
         if obj.started_by_api_key_id:
@@ -185,6 +233,17 @@ class PaySessionSerializer(serializers.ModelSerializer):
 class PayEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = PayEvent
-        fields = ["direction", "kind", "payload", "response", "http_status", "error_code", "idempotency_key",
-                  "occurred_at", "received_at", "applied_at", "late"]
+        fields = [
+            "direction",
+            "kind",
+            "payload",
+            "response",
+            "http_status",
+            "error_code",
+            "idempotency_key",
+            "occurred_at",
+            "received_at",
+            "applied_at",
+            "late",
+        ]
         read_only_fields = fields

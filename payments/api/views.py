@@ -15,9 +15,11 @@ from payments.models import PaySession
 from tenants.auth import request_actor, request_tenant
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", location=OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
     description="Makes retries safe: the same key and body give the same result; the same key with "
-                "another body is refused (409).",
+    "another body is refused (409).",
 )
 
 
@@ -53,8 +55,9 @@ class PaySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_object(self):
         return selectors.pay_session_get(tenant=request_tenant(self.request), uuid=self.kwargs["id"])
 
-    @extend_schema(request=PaySessionCreateSerializer, responses={201: PaySessionSerializer},
-                   parameters=[IDEMPOTENCY_HEADER])
+    @extend_schema(
+        request=PaySessionCreateSerializer, responses={201: PaySessionSerializer}, parameters=[IDEMPOTENCY_HEADER]
+    )
     def create(self, request):
         """Start a pay session on a live call (Twilio CreatePayments)."""
         tenant = request_tenant(request)
@@ -78,7 +81,9 @@ class PaySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         incoming = CaptureSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         session = services.pay_session_capture(
-            session=session, field=incoming.validated_data["capture"], idempotency_key=_idempotency_key(request),
+            session=session,
+            field=incoming.validated_data["capture"],
+            idempotency_key=_idempotency_key(request),
             actor=request_actor(request),
         )
         return Response(PaySessionSerializer(session).data)

@@ -101,19 +101,35 @@ def test_default_connector_name_is_accepted(world, api_for):
     [
         ({"unique_name": "P2", "environment": "production", "stripe_secret_key": TEST_KEY}, "stripe_secret_key"),
         ({"unique_name": "S2", "environment": "staging", "stripe_secret_key": LIVE_KEY}, "stripe_secret_key"),
-        ({"unique_name": "D2", "environment": "development", "stripe_secret_key": "rk_live_" + "d" * 20}, "stripe_secret_key"),
+        (
+            {"unique_name": "D2", "environment": "development", "stripe_secret_key": "rk_live_" + "d" * 20},
+            "stripe_secret_key",
+        ),
         ({"unique_name": "P3", "environment": "production", "mode": "test", "stripe_secret_key": LIVE_KEY}, "mode"),
         ({"unique_name": "D3", "environment": "development", "mode": "live", "stripe_secret_key": TEST_KEY}, "mode"),
         ({"unique_name": "E1", "environment": "prod", "stripe_secret_key": LIVE_KEY}, "environment"),
-        ({"unique_name": "K1", "environment": "development", "stripe_secret_key": "pk_test_" + "e" * 20}, "stripe_secret_key"),
+        (
+            {"unique_name": "K1", "environment": "development", "stripe_secret_key": "pk_test_" + "e" * 20},
+            "stripe_secret_key",
+        ),
         ({"unique_name": "K2", "environment": "development", "stripe_secret_key": "sk_test_"}, "stripe_secret_key"),
         ({"unique_name": "K3", "environment": "development"}, "stripe_secret_key"),
         ({"unique_name": "Stripe_Dev", "environment": "development", "stripe_secret_key": TEST_KEY}, "unique_name"),
         ({"unique_name": "has space", "environment": "development", "stripe_secret_key": TEST_KEY}, "unique_name"),
         ({"unique_name": "", "environment": "development", "stripe_secret_key": TEST_KEY}, "unique_name"),
-        ({"unique_name": "W1", "environment": "development", "stripe_secret_key": TEST_KEY,
-          "stripe_webhook_secret": "nope"}, "stripe_webhook_secret"),
-        ({"unique_name": "V1", "environment": "development", "stripe_secret_key": TEST_KEY, "provider": "paypal"}, "provider"),
+        (
+            {
+                "unique_name": "W1",
+                "environment": "development",
+                "stripe_secret_key": TEST_KEY,
+                "stripe_webhook_secret": "nope",
+            },
+            "stripe_webhook_secret",
+        ),
+        (
+            {"unique_name": "V1", "environment": "development", "stripe_secret_key": TEST_KEY, "provider": "paypal"},
+            "provider",
+        ),
     ],
 )
 def test_bad_connector_input_is_a_clear_400_and_changes_nothing(world, api_for, payload, field):

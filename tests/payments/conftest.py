@@ -18,7 +18,10 @@ class Desk:
         self.sim.register_account(
             tw.tenant.twilio_account_sid,
             tw.auth_token,
-            {name: {"stripe_secret_key": connector_stripe_secret_key(connector=c)} for name, c in tw.connectors.items()},
+            {
+                name: {"stripe_secret_key": connector_stripe_secret_key(connector=c)}
+                for name, c in tw.connectors.items()
+            },
         )
 
     def stripe_get(self, path: str) -> dict:

@@ -3,7 +3,9 @@
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from payments import services
@@ -48,21 +50,62 @@ def card_flow(session) -> list[dict]:
     c = lambda t, **kw: _common(session, DateUpdated=f"2026-11-21T10:00:{t:02d}.000Z", **kw)  # noqa: E731
     return [
         _common(session),
-        c(1, Capture="payment-card-number", PartialResult="false",
-          Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode"),
-        c(2, Capture="payment-card-number", PartialResult="true", PaymentCardNumber="xxxxxxxx",
-          Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode"),
-        c(3, Capture="payment-card-number", PartialResult="false", PaymentCardNumber="xxxxxxxxxxxx4242",
-          PaymentCardType="visa", Required="ExpirationDate,SecurityCode,PostalCode"),
-        c(4, Capture="expiration-date", PartialResult="false", ErrorType="invalid-date",
-          PaymentCardNumber="xxxxxxxxxxxx4242", Required="ExpirationDate,SecurityCode,PostalCode"),
-        c(5, Capture="expiration-date", PartialResult="false", ExpirationDate="1230",
-          PaymentCardNumber="xxxxxxxxxxxx4242", Required="SecurityCode,PostalCode"),
-        c(6, Capture="security-code", PartialResult="false", SecurityCode="xxx", ExpirationDate="1230",
-          Required="PostalCode"),
+        c(
+            1,
+            Capture="payment-card-number",
+            PartialResult="false",
+            Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode",
+        ),
+        c(
+            2,
+            Capture="payment-card-number",
+            PartialResult="true",
+            PaymentCardNumber="xxxxxxxx",
+            Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode",
+        ),
+        c(
+            3,
+            Capture="payment-card-number",
+            PartialResult="false",
+            PaymentCardNumber="xxxxxxxxxxxx4242",
+            PaymentCardType="visa",
+            Required="ExpirationDate,SecurityCode,PostalCode",
+        ),
+        c(
+            4,
+            Capture="expiration-date",
+            PartialResult="false",
+            ErrorType="invalid-date",
+            PaymentCardNumber="xxxxxxxxxxxx4242",
+            Required="ExpirationDate,SecurityCode,PostalCode",
+        ),
+        c(
+            5,
+            Capture="expiration-date",
+            PartialResult="false",
+            ExpirationDate="1230",
+            PaymentCardNumber="xxxxxxxxxxxx4242",
+            Required="SecurityCode,PostalCode",
+        ),
+        c(
+            6,
+            Capture="security-code",
+            PartialResult="false",
+            SecurityCode="xxx",
+            ExpirationDate="1230",
+            Required="PostalCode",
+        ),
         c(7, Capture="postal-code", PartialResult="false", PaymentCardPostalCode="94105", Required=""),
-        c(9, Result="success", PaymentConfirmationCode="pi_123", PaymentCardNumber="xxxxxxxxxxxx4242",
-          ExpirationDate="1230", PaymentCardType="visa", PaymentToken="", ProfileId=""),
+        c(
+            9,
+            Result="success",
+            PaymentConfirmationCode="pi_123",
+            PaymentCardNumber="xxxxxxxxxxxx4242",
+            ExpirationDate="1230",
+            PaymentCardType="visa",
+            PaymentToken="",
+            ProfileId="",
+        ),
     ]
 
 
@@ -95,8 +138,11 @@ def test_a_missing_or_wrong_signature_is_403_and_stores_nothing(client, session,
 def test_a_tampered_parameter_breaks_the_signature(client, session):
     params = card_flow(session)[-1]
     signature = RequestValidator(session.tenant_auth_token).compute_signature(_url(session), params)
-    response = client.post(_url(session), {**params, "Result": "success", "PaymentConfirmationCode": "pi_evil"},
-                           HTTP_X_TWILIO_SIGNATURE=signature)
+    response = client.post(
+        _url(session),
+        {**params, "Result": "success", "PaymentConfirmationCode": "pi_evil"},
+        HTTP_X_TWILIO_SIGNATURE=signature,
+    )
     assert response.status_code == 403
     assert not PayEvent.objects.exists()
 
@@ -139,8 +185,13 @@ def test_an_older_update_does_not_overwrite_a_newer_one(client, session, django_
 
 def test_a_final_result_is_final(client, session, django_capture_on_commit_callbacks):
     flow = card_flow(session)
-    failure = {**flow[-1], "Result": "payment-connector-error", "PaymentConfirmationCode": "",
-               "DateUpdated": "2026-11-21T10:00:08.000Z", "PaymentError": "card declined"}
+    failure = {
+        **flow[-1],
+        "Result": "payment-connector-error",
+        "PaymentConfirmationCode": "",
+        "DateUpdated": "2026-11-21T10:00:08.000Z",
+        "PaymentError": "card declined",
+    }
     for params in (flow[-1], failure, flow[3]):  # each applied as it arrives
         with django_capture_on_commit_callbacks(execute=True):
             post_callback(client, session, params)
@@ -153,9 +204,14 @@ def test_a_final_result_is_final(client, session, django_capture_on_commit_callb
 
 
 def test_timeout_and_input_timeout_are_the_same_error(client, session, django_capture_on_commit_callbacks):
-    params = _common(session, DateUpdated="2026-11-21T10:00:01.000Z", Capture="payment-card-number",
-                     PartialResult="false", ErrorType="timeout",
-                     Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode")
+    params = _common(
+        session,
+        DateUpdated="2026-11-21T10:00:01.000Z",
+        Capture="payment-card-number",
+        PartialResult="false",
+        ErrorType="timeout",
+        Required="PaymentCardNumber,ExpirationDate,SecurityCode,PostalCode",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         post_callback(client, session, params)
     session.refresh_from_db()
@@ -164,9 +220,15 @@ def test_timeout_and_input_timeout_are_the_same_error(client, session, django_ca
 
 
 def test_a_card_mask_in_any_format_yields_only_the_last_four(client, session, django_capture_on_commit_callbacks):
-    params = _common(session, DateUpdated="2026-11-21T10:00:01.000Z", Capture="payment-card-number",
-                     PartialResult="false", PaymentCardNumber="xxxx-xxxxxx-x4001", PaymentCardType="amex",
-                     Required="ExpirationDate")
+    params = _common(
+        session,
+        DateUpdated="2026-11-21T10:00:01.000Z",
+        Capture="payment-card-number",
+        PartialResult="false",
+        PaymentCardNumber="xxxx-xxxxxx-x4001",
+        PaymentCardType="amex",
+        Required="ExpirationDate",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         post_callback(client, session, params)
     session.refresh_from_db()
@@ -176,9 +238,15 @@ def test_a_card_mask_in_any_format_yields_only_the_last_four(client, session, dj
 
 def test_a_full_card_number_is_masked_before_storage_and_counted(client, session, django_capture_on_commit_callbacks):
     before = tripwire_count()
-    params = _common(session, DateUpdated="2026-11-21T10:00:01.000Z", Capture="payment-card-number",
-                     PartialResult="false", PaymentCardNumber="4242424242424242", Required="ExpirationDate",
-                     PaymentError="card 4000 0566 5566 5556 declined")
+    params = _common(
+        session,
+        DateUpdated="2026-11-21T10:00:01.000Z",
+        Capture="payment-card-number",
+        PartialResult="false",
+        PaymentCardNumber="4242424242424242",
+        Required="ExpirationDate",
+        PaymentError="card 4000 0566 5566 5556 declined",
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert post_callback(client, session, params).status_code == 204
     stored = str(PayEvent.objects.get().payload)
@@ -188,8 +256,9 @@ def test_a_full_card_number_is_masked_before_storage_and_counted(client, session
     assert tripwire_count() == before + 2
 
 
-def test_a_signature_checked_against_the_public_url_behind_a_proxy(client, session, settings,
-                                                                    django_capture_on_commit_callbacks):
+def test_a_signature_checked_against_the_public_url_behind_a_proxy(
+    client, session, settings, django_capture_on_commit_callbacks
+):
     settings.PAYDESK_PUBLIC_BASE_URL = "https://pay.example.com"
     params = card_flow(session)[3]
     public = f"https://pay.example.com/twilio/pay/{session.callback_token}/status/"
@@ -201,8 +270,19 @@ def test_a_signature_checked_against_the_public_url_behind_a_proxy(client, sessi
 
 def _observable(session: PaySession) -> dict:
     session.refresh_from_db()
-    fields = ["status", "capturing_field", "required_fields", "last_error_type", "card_number_masked", "card_last4",
-              "card_type", "card_expiration", "postal_code_value", "result", "payment_confirmation_code"]
+    fields = [
+        "status",
+        "capturing_field",
+        "required_fields",
+        "last_error_type",
+        "card_number_masked",
+        "card_last4",
+        "card_type",
+        "card_expiration",
+        "postal_code_value",
+        "result",
+        "payment_confirmation_code",
+    ]
     return {f: getattr(session, f) for f in fields}
 
 
@@ -215,7 +295,7 @@ def test_duplicated_and_shuffled_callbacks_reach_the_in_order_state(world, seed,
     connector = world.acme.connectors["Stripe_Dev"]
     in_order = PaySessionFactory(tenant=world.acme.tenant, connector=connector, status="capturing")
     shuffled = PaySessionFactory(tenant=world.acme.tenant, connector=connector, status="capturing")
-    for target, deliveries in ((in_order, None), (shuffled, None)):
+    for target in (in_order, shuffled):
         flow = card_flow(target)[:stop]
         if target is shuffled:
             flow = flow + [rng.choice(flow) for _ in range(rng.randint(0, len(flow)))]

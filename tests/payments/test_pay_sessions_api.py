@@ -45,8 +45,10 @@ def _snapshot():
         ({"timeout": 0}, "timeout"),
         ({"timeout": 601}, "timeout"),
         ({"bank_account_type": "consumer-checking"}, "bank_account_type"),  # credit-card
-        ({"bank_account_type": "piggy-bank", "payment_method": "ach-debit", "parameter": {"a": "b"}},
-         "bank_account_type"),
+        (
+            {"bank_account_type": "piggy-bank", "payment_method": "ach-debit", "parameter": {"a": "b"}},
+            "bank_account_type",
+        ),
         ({"confirmation": "sure"}, "confirmation"),
         ({"require_matching_inputs": ["payment-card-number", "pin"]}, "require_matching_inputs"),
         ({"require_matching_inputs": ["security-code"], "security_code": False}, "require_matching_inputs"),
@@ -113,8 +115,9 @@ def test_another_tenants_session_answers_404_on_every_endpoint(world, api_for, t
 
 def test_the_list_shows_only_the_callers_sessions_and_filters(world, api_for, theirs):
     acme = world.acme
-    mine = PaySessionFactory(tenant=acme.tenant, connector=acme.connectors["Stripe_Dev"], status="succeeded",
-                             call_sid=CALL)
+    mine = PaySessionFactory(
+        tenant=acme.tenant, connector=acme.connectors["Stripe_Dev"], status="succeeded", call_sid=CALL
+    )
     PaySessionFactory(tenant=acme.tenant, connector=acme.connectors["Stripe_Prod"], status="failed")
     client = api_for(acme.raw_key)
     everything = client.get(URL).json()["results"]
@@ -132,24 +135,31 @@ def test_the_list_shows_only_the_callers_sessions_and_filters(world, api_for, th
 
 
 def test_reading_and_writing_need_the_payments_scopes(world, api_for, theirs):
-    _, read_only = api_key_create(tenant=world.acme.tenant, name="ro", scopes=[Scope.PAYMENTS_READ],
-                                  actor=Actor.system("t"))
-    _, no_payments = api_key_create(tenant=world.acme.tenant, name="none", scopes=[Scope.TENANT_READ],
-                                    actor=Actor.system("t"))
+    _, read_only = api_key_create(
+        tenant=world.acme.tenant, name="ro", scopes=[Scope.PAYMENTS_READ], actor=Actor.system("t")
+    )
+    _, no_payments = api_key_create(
+        tenant=world.acme.tenant, name="none", scopes=[Scope.TENANT_READ], actor=Actor.system("t")
+    )
     mine = PaySessionFactory(tenant=world.acme.tenant, connector=world.acme.connectors["Stripe_Dev"])
     assert api_for(read_only).get(URL).status_code == 200
     assert api_for(no_payments).get(URL).status_code == 403
-    for path, body in [(URL, {"call_sid": CALL}), (f"{URL}{mine.uuid}/cancel/", {}),
-                       (f"{URL}{mine.uuid}/capture/", {"capture": "payment-card-number"})]:
+    for path, body in [
+        (URL, {"call_sid": CALL}),
+        (f"{URL}{mine.uuid}/cancel/", {}),
+        (f"{URL}{mine.uuid}/capture/", {"capture": "payment-card-number"}),
+    ]:
         response = api_for(read_only).post(path, body, format="json")
         assert response.status_code == 403 and response.json()["error"]["code"] == "missing_scope"
 
 
-@pytest.mark.parametrize("capture", ["card-number", "security-code", "bank-routing-number",
-                                     "payment-card-number-matcher"])
+@pytest.mark.parametrize(
+    "capture", ["card-number", "security-code", "bank-routing-number", "payment-card-number-matcher"]
+)
 def test_capturing_a_field_the_session_does_not_ask_for_is_400(world, api_for, capture):
-    session = PaySessionFactory(tenant=world.acme.tenant, connector=world.acme.connectors["Stripe_Dev"],
-                                security_code=False)
+    session = PaySessionFactory(
+        tenant=world.acme.tenant, connector=world.acme.connectors["Stripe_Dev"], security_code=False
+    )
     response = api_for(world.acme.raw_key).post(f"{URL}{session.uuid}/capture/", {"capture": capture}, format="json")
     assert response.status_code == 400
     assert "capture" in response.json()["error"]["fields"]
@@ -157,7 +167,11 @@ def test_capturing_a_field_the_session_does_not_ask_for_is_400(world, api_for, c
 
 def test_money_is_shown_in_major_units_for_each_currency(world, api_for):
     for amount_minor, currency, expected in [(1250, "USD", "12.50"), (1250, "JPY", "1250"), (1234, "KWD", "1.234")]:
-        session = PaySessionFactory(tenant=world.acme.tenant, connector=world.acme.connectors["Stripe_Dev"],
-                                    amount_minor=amount_minor, currency=currency)
+        session = PaySessionFactory(
+            tenant=world.acme.tenant,
+            connector=world.acme.connectors["Stripe_Dev"],
+            amount_minor=amount_minor,
+            currency=currency,
+        )
         body = api_for(world.acme.raw_key).get(f"{URL}{session.uuid}/").json()
         assert (body["charge_amount"], body["amount_minor"], body["currency"]) == (expected, amount_minor, currency)

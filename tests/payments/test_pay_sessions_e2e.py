@@ -33,8 +33,12 @@ class Agent:
     def start(self, **body) -> dict:
         body.setdefault("call_sid", new_call())
         body.setdefault("connector", "Stripe_Dev")
-        response = self.api.post("/api/v1/pay-sessions/", body, format="json",
-                                 HTTP_IDEMPOTENCY_KEY=body.pop("idempotency_key", str(uuid.uuid4())))
+        response = self.api.post(
+            "/api/v1/pay-sessions/",
+            body,
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=body.pop("idempotency_key", str(uuid.uuid4())),
+        )
         assert response.status_code == 201, response.json()
         self.session = response.json()
         self.call_sid = body["call_sid"]
@@ -50,8 +54,9 @@ class Agent:
         return self.api.get(f"/api/v1/pay-sessions/{self.session['id']}/").json()
 
     def post(self, action: str, body=None, **headers):
-        return self.api.post(f"/api/v1/pay-sessions/{self.session['id']}/{action}/", body or {}, format="json",
-                             **headers)
+        return self.api.post(
+            f"/api/v1/pay-sessions/{self.session['id']}/{action}/", body or {}, format="json", **headers
+        )
 
     def capture(self, field: str, digits: str | None = None, **keypad) -> dict:
         response = self.post("capture", {"capture": field})
@@ -97,8 +102,13 @@ def test_a_charge_succeeds_end_to_end(agent, desk):
     state = agent.enter_card()
     assert state["status"] == "ready"
     assert state["required_fields"] == []
-    assert state["card"] == {"number_masked": "xxxxxxxxxxxx4242", "last4": "4242", "type": "visa",
-                             "expiration": "1230", "postal_code": "94105"}
+    assert state["card"] == {
+        "number_masked": "xxxxxxxxxxxx4242",
+        "last4": "4242",
+        "type": "visa",
+        "expiration": "1230",
+        "postal_code": "94105",
+    }
 
     final = agent.complete()
     assert final["status"] == "succeeded"
@@ -129,9 +139,14 @@ def test_a_declined_card_fails_with_the_gateway_message(agent, desk):
     assert "declined" in final["outcome"]["payment_error"].lower()
 
 
-@pytest.mark.parametrize("token_type,prefix,profile", [
-    ("one-time", "tok_", False), ("reusable", "tok_", True), ("payment-method", "pm_", True),
-])
+@pytest.mark.parametrize(
+    "token_type,prefix,profile",
+    [
+        ("one-time", "tok_", False),
+        ("reusable", "tok_", True),
+        ("payment-method", "pm_", True),
+    ],
+)
 def test_tokenization_with_each_token_type(agent, token_type, prefix, profile):
     session = agent.start(token_type=token_type)
     assert session["charge_amount"] is None and session["token_type"] == token_type
@@ -149,8 +164,12 @@ def test_a_zero_amount_means_tokenize(agent):
 
 
 def test_an_ach_debit_succeeds(agent):
-    session = agent.start(payment_method="ach-debit", charge_amount="99.99", bank_account_type="consumer-savings",
-                          parameter={"AVSName": "Jane Doe"})
+    session = agent.start(
+        payment_method="ach-debit",
+        charge_amount="99.99",
+        bank_account_type="consumer-savings",
+        parameter={"AVSName": "Jane Doe"},
+    )
     assert session["required_fields"] == ["bank-routing-number", "bank-account-number"]
     agent.capture("bank-routing-number", "121000358")
     state = agent.capture("bank-account-number", "508862392")
@@ -209,9 +228,13 @@ def test_cancel_ends_the_session_and_further_actions_are_409(agent, desk):
     assert agent.get()["status"] == "cancelled"
 
 
-@pytest.mark.parametrize("keypad,result", [
-    ({"digits": "*"}, "caller-interrupted-with-star"), ({"hangup": True}, "caller-hung-up"),
-])
+@pytest.mark.parametrize(
+    "keypad,result",
+    [
+        ({"digits": "*"}, "caller-interrupted-with-star"),
+        ({"hangup": True}, "caller-hung-up"),
+    ],
+)
 def test_the_caller_can_interrupt_or_hang_up(agent, keypad, result):
     agent.start(charge_amount="5.00")
     agent.post("capture", {"capture": "payment-card-number"})
@@ -240,8 +263,11 @@ def test_a_session_with_no_news_expires(agent, settings):
 def test_a_second_session_on_the_call_is_refused_by_twilio_as_409(agent, desk, api_for):
     agent.start(charge_amount="5.00")
     api = api_for(desk.world.acme.raw_key)
-    response = api.post("/api/v1/pay-sessions/", {"call_sid": agent.call_sid, "charge_amount": "6.00",
-                                                  "connector": "Stripe_Dev"}, format="json")
+    response = api.post(
+        "/api/v1/pay-sessions/",
+        {"call_sid": agent.call_sid, "charge_amount": "6.00", "connector": "Stripe_Dev"},
+        format="json",
+    )
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "twilio_64021"
@@ -259,8 +285,9 @@ def test_the_same_idempotency_key_and_body_give_the_same_session(agent, desk, ap
     assert second["Idempotent-Replayed"] == "true"
     creates = [r for r in desk.sim.requests() if r["path"].endswith("/Payments.json")]
     assert len(creates) == 1
-    other = api.post("/api/v1/pay-sessions/", {**body, "charge_amount": "8.00"}, format="json",
-                     HTTP_IDEMPOTENCY_KEY="order-1")
+    other = api.post(
+        "/api/v1/pay-sessions/", {**body, "charge_amount": "8.00"}, format="json", HTTP_IDEMPOTENCY_KEY="order-1"
+    )
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     assert PaySession.objects.count() == 1
@@ -307,8 +334,20 @@ def test_simulate_payment_runs_a_whole_session_through_the_public_api(desk, live
     from tenants.models import ApiKey
 
     out = StringIO()
-    call_command("simulate_payment", "--tenant", "acme", "--connector", "Stripe_Dev", "--amount", "12.50",
-                 "--base-url", live_server.url, "--sim-url", desk.sim.url, stdout=out)
+    call_command(
+        "simulate_payment",
+        "--tenant",
+        "acme",
+        "--connector",
+        "Stripe_Dev",
+        "--amount",
+        "12.50",
+        "--base-url",
+        live_server.url,
+        "--sim-url",
+        desk.sim.url,
+        stdout=out,
+    )
     text = out.getvalue()
     assert "succeeded: result=success confirmation=pi_" in text
     assert "4242424242424242" not in text and "xxxxxxxxxxxx4242" in text
@@ -316,8 +355,20 @@ def test_simulate_payment_runs_a_whole_session_through_the_public_api(desk, live
     assert not ApiKey.objects.filter(name__startswith="simulate_payment", revoked_at__isnull=True).exists()
 
     out = StringIO()
-    call_command("simulate_payment", "--tenant", "acme", "--connector", "Stripe_Dev", "--decline", "--json",
-                 "--base-url", live_server.url, "--sim-url", desk.sim.url, stdout=out)
+    call_command(
+        "simulate_payment",
+        "--tenant",
+        "acme",
+        "--connector",
+        "Stripe_Dev",
+        "--decline",
+        "--json",
+        "--base-url",
+        live_server.url,
+        "--sim-url",
+        desk.sim.url,
+        stdout=out,
+    )
     import json
 
     session = json.loads(out.getvalue())["session"]

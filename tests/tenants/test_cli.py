@@ -38,8 +38,19 @@ def acme(db):
 
 def test_create_tenant_prints_one_json_object_and_encrypts_the_token(db):
     result = run(
-        "create_tenant", "--slug", "acme", "--name", "Acme Corp", "--twilio-account-sid", SID,
-        "--twilio-auth-token", TOKEN, "--time-zone", "Europe/London", "--default-currency", "GBP",
+        "create_tenant",
+        "--slug",
+        "acme",
+        "--name",
+        "Acme Corp",
+        "--twilio-account-sid",
+        SID,
+        "--twilio-auth-token",
+        TOKEN,
+        "--time-zone",
+        "Europe/London",
+        "--default-currency",
+        "GBP",
     )
     tenant = Tenant.objects.get(slug="acme")
     assert result == {"id": str(tenant.uuid), "slug": "acme", "name": "Acme Corp", "status": "active"}
@@ -70,8 +81,17 @@ def test_create_tenant_rejects_bad_input_and_changes_nothing(acme, override, nee
 
 def test_add_connector_guards_live_and_test(acme):
     result = run(
-        "add_connector", "--tenant", "acme", "--unique-name", "Stripe_Prod", "--environment", "production",
-        "--stripe-secret-key", "sk_live_" + "1" * 24, "--webhook-secret", "whsec_" + "2" * 24,
+        "add_connector",
+        "--tenant",
+        "acme",
+        "--unique-name",
+        "Stripe_Prod",
+        "--environment",
+        "production",
+        "--stripe-secret-key",
+        "sk_live_" + "1" * 24,
+        "--webhook-secret",
+        "whsec_" + "2" * 24,
     )
     assert result["mode"] == "live" and result["stripe_secret_key_last4"] == "1111"
     connector = ConnectorInstance.objects.get(uuid=result["id"])
@@ -92,11 +112,23 @@ def test_add_connector_guards_live_and_test(acme):
     ],
 )
 def test_add_connector_rejects_bad_input_and_changes_nothing(acme, override, needle):
-    run("add_connector", "--tenant", "acme", "--unique-name", "Existing", "--environment", "development",
-        "--stripe-secret-key", "sk_test_" + "4" * 24)
+    run(
+        "add_connector",
+        "--tenant",
+        "acme",
+        "--unique-name",
+        "Existing",
+        "--environment",
+        "development",
+        "--stripe-secret-key",
+        "sk_test_" + "4" * 24,
+    )
     args = {
-        "--tenant": "acme", "--unique-name": "Stripe_Dev", "--environment": "development",
-        "--stripe-secret-key": "sk_test_" + "5" * 24, **override,
+        "--tenant": "acme",
+        "--unique-name": "Stripe_Dev",
+        "--environment": "development",
+        "--stripe-secret-key": "sk_test_" + "5" * 24,
+        **override,
     }
     before = _state()
     with pytest.raises(CommandError, match=needle):
@@ -105,8 +137,9 @@ def test_add_connector_rejects_bad_input_and_changes_nothing(acme, override, nee
 
 
 def test_create_api_key_prints_the_key_once_and_it_works(acme):
-    result = run("create_api_key", "--tenant", "acme", "--name", "CRM", "--scope", "payments:read",
-                 "--scope", "payments:write")
+    result = run(
+        "create_api_key", "--tenant", "acme", "--name", "CRM", "--scope", "payments:read", "--scope", "payments:write"
+    )
     assert result["scopes"] == ["payments:read", "payments:write"]
     key = api_key_resolve(raw_key=result["key"])
     assert key is not None and key.tenant == acme
@@ -137,7 +170,9 @@ def test_seed_demo_is_idempotent_and_prints_how_to_log_in(db, settings):
     assert _state() == state
     tenant = Tenant.objects.get(slug="acme")
     assert set(tenant.connectors.values_list("unique_name", "mode")) == {
-        ("Stripe_Prod", "live"), ("Stripe_Stage", "test"), ("Stripe_Dev", "test"),
+        ("Stripe_Prod", "live"),
+        ("Stripe_Stage", "test"),
+        ("Stripe_Dev", "test"),
     }
     assert Membership.objects.get(tenant=tenant, user__username=first["username"]).role == "owner"
     assert api_key_resolve(raw_key=first["api_key"]).tenant == tenant
@@ -153,9 +188,22 @@ def test_seed_demo_refuses_without_debug(db, settings):
 
 def test_a_bad_argument_is_one_line_on_stderr_and_a_non_zero_exit():
     proc = subprocess.run(
-        [sys.executable, "manage.py", "add_connector", "--tenant", "acme", "--unique-name", "X",
-         "--environment", "prod", "--stripe-secret-key", "sk_test_x"],
-        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:///:memory:"},
+        [
+            sys.executable,
+            "manage.py",
+            "add_connector",
+            "--tenant",
+            "acme",
+            "--unique-name",
+            "X",
+            "--environment",
+            "prod",
+            "--stripe-secret-key",
+            "sk_test_x",
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:///:memory:"},
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

@@ -41,5 +41,6 @@ class Command(OperatorCommand):
                 "mode": connector.mode,
                 "stripe_secret_key_last4": connector.stripe_secret_key_last4,
             },
-            f"Added connector {connector.unique_name} ({connector.environment}, {connector.mode} mode) to {tenant.slug}.",
+            f"Added connector {connector.unique_name} ({connector.environment}, {connector.mode} mode) "
+            f"to {tenant.slug}.",
         )

@@ -51,14 +51,20 @@ class Command(OperatorCommand):
             sim.register_account(
                 tenant.twilio_account_sid,
                 tenant_twilio_auth_token(tenant=tenant),
-                {c.unique_name: {"stripe_secret_key": connector_stripe_secret_key(connector=c)}
-                 for c in tenant.connectors.all()},
+                {
+                    c.unique_name: {"stripe_secret_key": connector_stripe_secret_key(connector=c)}
+                    for c in tenant.connectors.all()
+                },
             )
         except (requests.RequestException, SimulatorError) as exc:
-            raise CommandError(f"The Twilio Pay simulator does not answer at {sim.url} ({exc}). Is `make run` up?")
+            raise CommandError(
+                f"The Twilio Pay simulator does not answer at {sim.url} ({exc}). Is `make run` up?"
+            ) from None
         actor = Actor.system("simulate_payment")
         key, raw_key = api_key_create(
-            tenant=tenant, name="simulate_payment (temporary)", scopes=[Scope.PAYMENTS_READ, Scope.PAYMENTS_WRITE],
+            tenant=tenant,
+            name="simulate_payment (temporary)",
+            scopes=[Scope.PAYMENTS_READ, Scope.PAYMENTS_WRITE],
             actor=actor,
         )
         try:
@@ -133,10 +139,27 @@ def _timeline_line(event: dict) -> str:
     p = event["payload"]
     when = event["received_at"][11:23]
     if event["direction"] == "out":
-        what = p.get("capture") or p.get("status") or f"start {p.get('charge_amount') or 'tokenize'} " \
-                                                       f"{p.get('currency', '')} via {p.get('payment_connector', '')}"
+        what = (
+            p.get("capture")
+            or p.get("status")
+            or f"start {p.get('charge_amount') or 'tokenize'} "
+            f"{p.get('currency', '')} via {p.get('payment_connector', '')}"
+        )
         return f"{when}  → Twilio {event['kind']:<8} {what}  [{event['http_status']}]"
-    details = {k: p[k] for k in ("Capture", "PartialResult", "Required", "ErrorType", "PaymentCardNumber",
-                                 "ExpirationDate", "Result", "PaymentConfirmationCode", "PaymentToken",
-                                 "PaymentError") if k in p}
+    details = {
+        k: p[k]
+        for k in (
+            "Capture",
+            "PartialResult",
+            "Required",
+            "ErrorType",
+            "PaymentCardNumber",
+            "ExpirationDate",
+            "Result",
+            "PaymentConfirmationCode",
+            "PaymentToken",
+            "PaymentError",
+        )
+        if k in p
+    }
     return f"{when}  ← callback        {' '.join(f'{k}={v}' for k, v in details.items()) or '(session started)'}"
