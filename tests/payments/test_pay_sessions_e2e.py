@@ -77,7 +77,8 @@ class Agent:
     def complete(self) -> dict:
         response = self.post("complete")
         assert response.status_code == 200, response.json()
-        assert response.json()["status"] == "completing"
+        # Twilio may report the result before Paydesk has even answered: then it shows already.
+        assert response.json()["status"] in ("completing", "succeeded", "failed")
         self.deliver()
         return self.get()
 
