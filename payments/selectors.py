@@ -19,5 +19,20 @@ def pay_session_events(*, tenant: Tenant, session: PaySession) -> QuerySet[PayEv
 
 
 def pay_session_for_callback(*, token: str) -> PaySession | None:
-    """The session a StatusCallback URL names (the tenant comes from the session)."""
-    return PaySession.objects.select_related("tenant", "connector").filter(callback_token=token).first()
+    """The session a StatusCallback URL names (the tenant comes from the session).
+
+    Only what the hot path needs: the signature check and storing the event."""
+    return (
+        PaySession.objects.select_related("tenant")
+        .only(
+            "id",
+            "uuid",
+            "tenant_id",
+            "tenant__id",
+            "tenant__twilio_account_sid",
+            "tenant__twilio_auth_token_ciphertext",
+        )
+        .filter(callback_token=token)
+        .order_by()
+        .first()
+    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -367,25 +368,60 @@ def pay_callback_record(*, session: PaySession, raw_params: dict[str, str], kind
             event.save()
     except IntegrityError:
         return False
+    transaction.on_commit(lambda: _schedule_apply(session))
+    return True
+
+
+# Callbacks come in bursts (several per keypad entry). One queued apply run per session is
+# enough: later callbacks only enqueue once that run has started (it clears the mark before
+# reading), so nothing is left unapplied and the worker is not flooded with empty runs.
+APPLY_MARK_SECONDS = 60
+
+
+def _apply_mark(session: PaySession) -> str:
+    return f"paydesk:pay-apply:{session.uuid}"
+
+
+def _schedule_apply(session: PaySession) -> None:
     from payments.tasks import apply_pay_events
 
-    transaction.on_commit(lambda: apply_pay_events.delay(session.tenant_id, session.pk))
-    return True
+    try:
+        queued = not cache.add(_apply_mark(session), 1, timeout=APPLY_MARK_SECONDS)
+    except Exception:  # cache down: enqueue anyway, duplicates are harmless
+        logger.warning("cache unavailable; enqueuing apply for session %s unconditionally", session.uuid)
+        queued = False
+    if not queued:
+        apply_pay_events.delay(session.tenant_id, session.pk)
 
 
 def pay_session_apply_events(*, tenant_id: int, session_id: int) -> int:
     """Fold every stored callback into the session's state. Idempotent: returns how
     many events this run applied (0 when another run already did)."""
     with transaction.atomic():
-        session = PaySession.objects.select_for_update().filter(pk=session_id, tenant_id=tenant_id).first()
+        # FOR NO KEY UPDATE: concurrent callback INSERTs (their foreign key check) are not blocked.
+        session = (
+            PaySession.objects.select_for_update(no_key=True)
+            .filter(pk=session_id, tenant_id=tenant_id)
+            .order_by()
+            .first()
+        )
         if session is None:
             return 0
-        pending = list(session.events.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True))
+        try:
+            cache.delete(_apply_mark(session))  # before reading: a later callback enqueues anew
+        except Exception:
+            logger.warning("cache unavailable while applying session %s", session.uuid)
+        inbound = list(
+            session.events.filter(direction=PayEvent.Direction.INBOUND)
+            .order_by()
+            .only("id", "payload", "occurred_at", "received_at", "dedupe_key", "applied_at")
+        )
+        pending = [e for e in inbound if e.applied_at is None]
         if not pending:
             return 0
         now = timezone.now()
         was_terminal = session.is_terminal
-        state = callbacks.fold(session, session.events.filter(direction=PayEvent.Direction.INBOUND))
+        state = callbacks.fold(session, inbound)
         # Masked values and progress always complete the picture, whatever the order they
         # arrive in; status and result move only while the session is open.
         updates: dict = {"last_activity_at": now, **state.masked}
@@ -420,6 +456,21 @@ def pay_session_apply_events(*, tenant_id: int, session_id: int) -> int:
         session.save(update_fields=[*updates, "updated_at"])
         PayEvent.objects.filter(pk__in=[e.pk for e in pending]).update(applied_at=now, late=was_terminal)
         return len(pending)
+
+
+def pay_events_apply_stale(*, older_than_seconds: int = 60) -> int:
+    """Backstop: apply callbacks still unapplied after a while (a lost task, a cache
+    outage). Returns how many sessions were swept."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = (
+        PayEvent.objects.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True, received_at__lt=cutoff)
+        .values_list("tenant_id", "session_id")
+        .distinct()
+    )
+    pairs = list(stale)
+    for tenant_id, session_id in pairs:
+        pay_session_apply_events(tenant_id=tenant_id, session_id=session_id)
+    return len(pairs)
 
 
 # --- Expiry ---------------------------------------------------------------------------

@@ -13,3 +13,8 @@ def apply_pay_events(tenant_id: int, session_id: int) -> int:
 @shared_task(acks_late=True)
 def expire_pay_sessions() -> int:
     return services.pay_sessions_expire()
+
+
+@shared_task(acks_late=True)
+def apply_stale_pay_events() -> int:
+    return services.pay_events_apply_stale()

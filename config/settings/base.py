@@ -197,4 +197,6 @@ PAYDESK_PAY_SESSION_EXPIRY_SECONDS = env.int("PAYDESK_PAY_SESSION_EXPIRY_SECONDS
 CELERY_BEAT_SCHEDULE = {
     # Once a minute: expiry only needs minute precision, and the query uses an index.
     "expire-pay-sessions": {"task": "payments.tasks.expire_pay_sessions", "schedule": 60.0},
+    # Once a minute: a backstop for callbacks whose apply task was lost; normally a no-op.
+    "apply-stale-pay-events": {"task": "payments.tasks.apply_stale_pay_events", "schedule": 60.0},
 }

@@ -307,3 +307,42 @@ def test_duplicated_and_shuffled_callbacks_reach_the_in_order_state(world, seed,
         services.pay_session_apply_events(tenant_id=target.tenant_id, session_id=target.pk)
     assert _observable(shuffled) == _observable(in_order)
     assert not PayEvent.objects.filter(session=shuffled, applied_at__isnull=True).exists()
+
+
+def test_a_burst_of_callbacks_queues_one_apply_run_and_nothing_is_left_unapplied(
+    client, session, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from payments.services import _apply_mark
+
+    flow = card_flow(session)
+    cache.add(_apply_mark(session), 1)  # an apply run is already queued for this session
+    with django_capture_on_commit_callbacks(execute=True):
+        for params in flow[1:4]:
+            assert post_callback(client, session, params).status_code == 204
+    assert PayEvent.objects.filter(session=session, applied_at__isnull=True).count() == 3  # not re-queued
+    # the queued run clears the mark first, then applies everything stored so far
+    assert services.pay_session_apply_events(tenant_id=session.tenant_id, session_id=session.pk) == 3
+    assert cache.get(_apply_mark(session)) is None
+    with django_capture_on_commit_callbacks(execute=True):
+        post_callback(client, session, flow[5])  # arrives after the run: queued again, applied
+    session.refresh_from_db()
+    assert session.card_expiration == "1230"
+    assert not PayEvent.objects.filter(session=session, applied_at__isnull=True).exists()
+
+
+def test_callbacks_whose_apply_task_was_lost_are_swept(client, session):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    post_callback(client, session, card_flow(session)[3])  # on_commit never runs: the task is "lost"
+    event = PayEvent.objects.get(session=session)
+    assert event.applied_at is None
+    assert services.pay_events_apply_stale(older_than_seconds=60) == 0  # too recent to sweep
+    PayEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=5))
+    assert services.pay_events_apply_stale(older_than_seconds=60) == 1
+    session.refresh_from_db()
+    assert session.card_last4 == "4242"
+    assert PayEvent.objects.get(pk=event.pk).applied_at is not None
