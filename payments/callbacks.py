@@ -121,8 +121,21 @@ def _sort_key(event) -> tuple:
     return (when, partial_rank, event.dedupe_key)
 
 
+# <Pay> TwiML asks for its fields in this order and reports each prompt with For=<field>
+# and Attempt=<n> (twilio-pay.md §3.3), not Capture/Required: the fields before the one
+# asked for are in. "payment-processing" comes once all of them are.
+_PAY_ORDER = [*CARD_FIELDS, *ACH_FIELDS, "payment-processing"]
+
+
+def _pay_stage(params: dict[str, str]) -> tuple[int, int]:
+    field = params["For"]
+    attempt = params.get("Attempt", "")
+    return (_PAY_ORDER.index(field) if field in _PAY_ORDER else -1, int(attempt) if attempt.isdigit() else 1)
+
+
 def fold(session: PaySession, events) -> Folded:
     state = Folded(required_fields=initial_required(session))
+    pay_stage = (-1, 0)
     for event in sorted(events, key=_sort_key):
         params = event.payload
         if params.get("Result"):
@@ -136,6 +149,17 @@ def fold(session: PaySession, events) -> Folded:
                 state.required_fields = parse_required(params["Required"])
             state.last_error_type = params.get("ErrorType", "")
             state.capturing_field = params["Capture"] if params["Capture"] in state.required_fields else ""
+        elif params.get("For"):
+            # <Pay> callbacks carry no timestamp: progress only moves forward, whatever
+            # order they arrive in.
+            state.captured_any = True
+            stage = _pay_stage(params)
+            if stage >= pay_stage:
+                pay_stage = stage
+                done = _PAY_ORDER[: max(stage[0], 0)]
+                state.required_fields = [f for f in initial_required(session) if f not in done]
+                state.last_error_type = params.get("ErrorType", "")
+                state.capturing_field = params["For"] if params["For"] in state.required_fields else ""
         _merge_masked(state.masked, params)
     if state.result is not None:
         _merge_masked(state.masked, state.result)

@@ -26,7 +26,7 @@ from payments import callbacks
 from payments.models import ACH_FIELDS, PayEvent, PaySession
 from payments.money import to_major_string
 from tenants.models import Tenant
-from tenants.services import Actor, tenant_twilio_auth_token
+from tenants.services import Actor, audit_record, tenant_twilio_auth_token
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _raise_for(error: ConnectorError, session: PaySession):
     code = f"twilio_{error.code}" if error.code else "twilio_error"
     if not error.permanent:
         raise Upstream(
-            f"{error.message}. Retry with the same Idempotency-Key.",
+            f"{error.message}. Nothing was lost: the request can be retried safely.",
             code="provider_unavailable",
             status=503,
             fields=fields,
@@ -338,9 +338,14 @@ def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
         if not _replayed(session, twilio_key):
             _update_at_twilio(session, kind="cancel", twilio_key=twilio_key, status="cancel")
     now = timezone.now()
-    PaySession.objects.filter(pk=session.pk).exclude(status__in=PaySession.TERMINAL).update(
-        status=Status.CANCELLED, capturing_field="", completed_at=now, last_activity_at=now
-    )
+    with transaction.atomic():
+        cancelled = (
+            PaySession.objects.filter(pk=session.pk)
+            .exclude(status__in=PaySession.TERMINAL)
+            .update(status=Status.CANCELLED, capturing_field="", completed_at=now, last_activity_at=now)
+        )
+        if cancelled:
+            audit_record(action="pay_session.cancelled", actor=actor, tenant=session.tenant, target=session)
     session.refresh_from_db()
     return session
 

@@ -220,6 +220,10 @@ def test_cancel_ends_the_session_and_further_actions_are_409(agent, desk):
     agent.capture("payment-card-number", "4242424242424242")
     response = agent.post("cancel")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    from tenants.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="pay_session.cancelled", target_id=agent.session["id"])
+    assert event.actor.startswith("api_key:")
     agent.deliver()
     assert desk.sim.requests()[-1]["form"]["Status"] == "cancel"
     for action, body in (("capture", {"capture": "expiration-date"}), ("complete", {}), ("cancel", {})):
