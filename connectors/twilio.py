@@ -13,6 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 
 from connectors.base import ConnectorError
 
@@ -32,9 +33,7 @@ class PaymentResource:
 
 def _client(account_sid: str, auth_token: str) -> Client:
     # environment={} keeps TWILIO_REGION / TWILIO_EDGE from rewriting the host.
-    client = Client(
-        account_sid, auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS), environment={}
-    )
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS), environment={})
     client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
 
@@ -101,3 +100,68 @@ def signature_is_valid(*, auth_token: str, url: str, params, signature: str) -> 
     if not signature:
         return False
     return RequestValidator(auth_token).validate(url, params, signature)
+
+
+# --- TwiML for IVR payment flows (payments/ivr) ---------------------------------------
+#
+# Builders take plain values and return the XML document, so the rest of Paydesk never
+# imports twilio. A response is a list of verbs, each a dict:
+#   {"verb": "say", "text": str, "language": str}
+#   {"verb": "gather", "action": url, "timeout": int, "finish_on_key": str,
+#    "num_digits": int | None, "language": str, "says": [say, ...]}
+#   {"verb": "pay", "attrs": {snake_case <Pay> attribute: value},
+#    "prompts": [{"for": field, "attempt": "1" | "2 3" | None, "error_type": str | None,
+#                 "card_type": str | None, "says": [say, ...]}],
+#    "parameters": [(name, value), ...]}
+#   {"verb": "redirect", "url": str}
+#   {"verb": "pause", "length": int}
+#   {"verb": "hangup"}
+
+
+def _add_says(parent, says) -> None:
+    for say in says:
+        parent.say(say["text"], language=say.get("language") or None)
+
+
+def twiml_voice_response(verbs) -> str:
+    """The <Response> document for a list of verb dicts (see above)."""
+    response = VoiceResponse()
+    for verb in verbs:
+        kind = verb["verb"]
+        if kind == "say":
+            _add_says(response, [verb])
+        elif kind == "gather":
+            gather = response.gather(
+                input="dtmf",
+                action=verb["action"],
+                method="POST",
+                timeout=verb.get("timeout"),
+                finish_on_key=verb.get("finish_on_key"),
+                num_digits=verb.get("num_digits"),
+                language=verb.get("language"),
+                # No key pressed still reaches the action (with empty Digits), which counts
+                # the attempt and answers, instead of falling through the document.
+                action_on_empty_result=True,
+            )
+            _add_says(gather, verb.get("says", []))
+        elif kind == "pay":
+            pay = response.pay(**{k: v for k, v in verb["attrs"].items() if v is not None})
+            for prompt in verb.get("prompts", []):
+                node = pay.prompt(
+                    for_=prompt["for"],
+                    attempt=prompt.get("attempt"),
+                    error_type=prompt.get("error_type"),
+                    card_type=prompt.get("card_type"),
+                )
+                _add_says(node, prompt.get("says", []))
+            for name, value in verb.get("parameters", []):
+                pay.parameter(name=name, value=value)
+        elif kind == "redirect":
+            response.redirect(verb["url"], method="POST")
+        elif kind == "pause":
+            response.pause(length=verb.get("length", 1))
+        elif kind == "hangup":
+            response.hangup()
+        else:
+            raise ValueError(f"unknown TwiML verb {kind!r}")
+    return str(response.to_xml(xml_declaration=True))

@@ -232,7 +232,19 @@ def _create_at_twilio(session: PaySession) -> None:
 # --- Capture, complete, cancel --------------------------------------------------------
 
 
+def _ensure_agent_driven(session: PaySession, action: str) -> None:
+    # An IVR session is a TwiML <Pay> the caller drives; Twilio has no Payments resource
+    # for it, and ending it here would not stop the call's <Pay>.
+    if session.channel == PaySession.Channel.IVR:
+        raise Conflict(
+            f"This is an IVR session, driven by the caller's keypad; it cannot {action} here.",
+            code="ivr_session",
+            fields={"channel": [session.channel]},
+        )
+
+
 def _ensure_open(session: PaySession, action: str) -> None:
+    _ensure_agent_driven(session, action)
     if session.is_terminal:
         raise Conflict(
             f"The session has ended ({session.status}); it cannot {action}.",
@@ -329,6 +341,7 @@ def pay_session_complete(*, session: PaySession, idempotency_key: str | None, ac
 
 def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
     """Cancel at Twilio (when it was started there) and end the session."""
+    _ensure_agent_driven(session, "be cancelled")
     if session.is_terminal:
         raise Conflict(
             f"The session has ended ({session.status}).", code="session_ended", fields={"status": [session.status]}

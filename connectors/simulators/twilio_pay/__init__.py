@@ -12,6 +12,9 @@ Running it
     ``python -m connectors.simulators.twilio_pay serve --port 8425 --stripe-api-base URL``.
     ``python -m connectors.simulators.twilio_pay keypad --url URL --call CA...
     (--digits N | --timeout | --star | --hangup)`` plays the caller.
+    ``python -m connectors.simulators.twilio_pay ivr --url VOICE_URL --account-sid AC...
+    --auth-token ... --connector Stripe_Dev=sk_test_... --gather 12 50 1`` plays a whole
+    IVR call against a TwiML <Pay> flow (ivr.py: IvrCall, Caller).
 
 Twilio routes (Basic auth with a registered AccountSid and auth token)
     POST /2010-04-01/Accounts/{AC}/Calls/{CA}/Payments.json         -> 201
@@ -89,6 +92,17 @@ session ends; they appear in no callback, log line or /_sim answer.
 
 from .client import SimulatorClient, SimulatorError
 from .delivery import twilio_signature
+from .ivr import Caller, CallResult, IvrCall, play_ivr_call
 from .server import Simulator, start
 
-__all__ = ["Simulator", "SimulatorClient", "SimulatorError", "start", "twilio_signature"]
+__all__ = [
+    "CallResult",
+    "Caller",
+    "IvrCall",
+    "Simulator",
+    "SimulatorClient",
+    "SimulatorError",
+    "play_ivr_call",
+    "start",
+    "twilio_signature",
+]
