@@ -25,6 +25,7 @@ DEMO_AUTH_TOKEN = _hex("paydesk-demo-auth-token")
 DEMO_USERNAME = "acme-admin"
 DEMO_PASSWORD = "acme-admin-demo"  # noqa: S105 - development-only demo login, printed by the command
 DEMO_API_KEY = "pdk_acmedemo00_" + _hex("paydesk-demo-api-key") * 2
+DEMO_FLOW_NAME = "Pay your invoice"
 DEMO_CONNECTORS = [
     ("Stripe_Prod", "production", "sk_live_" + _hex("demo-prod")[:24]),
     ("Stripe_Stage", "staging", "sk_test_" + _hex("demo-stage")[:24]),
@@ -69,6 +70,7 @@ class Command(OperatorCommand):
                 user.save()
             if not Membership.objects.filter(tenant=tenant, user=user).exists():
                 membership_set(tenant=tenant, user=user, role=Role.OWNER, actor=actor)
+            flow = _demo_flow(tenant, actor)
             prefix = DEMO_API_KEY.split("_")[1]
             if not ApiKey.objects.filter(prefix=prefix).exists():
                 api_key_create(
@@ -85,10 +87,33 @@ class Command(OperatorCommand):
                 "api_key": DEMO_API_KEY,
                 "api_docs": f"{base}/api/docs/",
                 "connectors": [name for name, _, _ in DEMO_CONNECTORS],
+                "ivr_flow": str(flow.uuid),
             },
             f"Demo tenant '{tenant.slug}' is ready with Stripe_Prod, Stripe_Stage and Stripe_Dev.\n"
             f"  Admin:    {base}/admin/  (user {DEMO_USERNAME}, password {DEMO_PASSWORD})\n"
             f"  API docs: {base}/api/docs/\n"
             f"  API key:  {DEMO_API_KEY}\n"
-            f"  Try:      curl -H 'Authorization: Bearer {DEMO_API_KEY}' {base}/api/v1/connectors/",
+            f"  Try:      curl -H 'Authorization: Bearer {DEMO_API_KEY}' {base}/api/v1/connectors/\n"
+            f"  IVR flow: {flow.name} ({flow.uuid}), e.g. .venv/bin/python manage.py simulate_ivr_call "
+            f"--flow {flow.uuid} --amount-digits 12 50",
         )
+
+
+def _demo_flow(tenant, actor):
+    """A caller-keyed IVR flow on Stripe_Dev: dollars then cents, $1.00 to $500.00."""
+    from payments.ivr.models import PaymentFlow
+    from payments.ivr.services import payment_flow_create
+
+    existing = PaymentFlow.objects.filter(tenant=tenant, name=DEMO_FLOW_NAME).first()
+    if existing:
+        return existing
+    return payment_flow_create(
+        tenant=tenant,
+        actor=actor,
+        name=DEMO_FLOW_NAME,
+        connector=ConnectorInstance.objects.get(tenant=tenant, unique_name="Stripe_Dev"),
+        currency="USD",
+        min_amount_minor=100,
+        max_amount_minor=50_000,
+        description="Demo phone payment",
+    )
