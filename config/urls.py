@@ -17,6 +17,7 @@ api_v1 = [
     *router.urls,
     path("", include("payments.ivr.api.urls")),
     path("", include("payments.reconciliation.api.urls")),
+    path("", include("payments.reports.api.urls")),
 ]
 
 urlpatterns = [
@@ -28,4 +29,5 @@ urlpatterns = [
     path("healthz", webhooks.healthz, name="healthz"),
     path("", include("payments.ivr.urls")),
     path("", include("payments.reconciliation.urls")),
+    path("", include("payments.reports.urls")),
 ]

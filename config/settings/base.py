@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "payments",
     "payments.ivr",
     "payments.reconciliation",
+    "payments.reports",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,3 @@
+"""Non-API endpoints of this sub-app (mounted under / by config/urls.py)."""
+
+urlpatterns: list = []
