@@ -5,6 +5,7 @@ import itertools
 import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -129,3 +130,20 @@ def ivr_desk(world, localstripe, live_server, settings) -> IvrDesk:
     settings.PAYDESK_PUBLIC_BASE_URL = live_server.url
     settings.STRIPE_API_BASE_URL = localstripe
     return IvrDesk(url=live_server.url, stripe_url=localstripe, world=world)
+
+
+def query(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def enter_amount(phone, flow, *entries):
+    root = phone.twiml(voice_url(flow))
+    for digits in entries:
+        root = phone.press(root, digits)
+    return root
+
+
+def pay_of(root):
+    pay = root.find("Pay")
+    assert pay is not None, verbs(root)
+    return pay

@@ -2,32 +2,13 @@
 read-back, re-entry, out-of-range amounts, 0- and 3-decimal currencies, attempts
 running out, and languages."""
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
 from payments.ivr.models import IvrPayment
 from payments.models import PaySession
-from tests.ivr.conftest import says, spoken, verbs, voice_url
+from tests.ivr.conftest import enter_amount, pay_of, query, says, spoken, verbs, voice_url
 
 pytestmark = pytest.mark.django_db
-
-
-def query(url: str) -> dict:
-    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-
-
-def enter_amount(phone, flow, *entries):
-    root = phone.twiml(voice_url(flow))
-    for digits in entries:
-        root = phone.press(root, digits)
-    return root
-
-
-def pay_of(root):
-    pay = root.find("Pay")
-    assert pay is not None, verbs(root)
-    return pay
 
 
 # --- Amount entry -----------------------------------------------------------------------
