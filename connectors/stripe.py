@@ -47,3 +47,170 @@ def verify_secret_key(secret_key: str) -> None:
         client_for_key(secret_key).v1.balance.retrieve()
     except stripe.StripeError as exc:
         raise as_connector_error(exc) from exc
+
+
+# --- Reconciliation: lists, retrieves, webhooks ----------------------------------------
+#
+# Everything below returns plain dicts (`to_dict()`), so callers never touch SDK types.
+# localstripe returns some expandable fields as embedded objects where Stripe returns an
+# id (a PaymentIntent's `latest_charge`); `id_of` reads either.
+
+LIST_PAGE_SIZE = 100  # Stripe's maximum
+
+# Stripe accepts `created[gt]` on every list used here. localstripe (tests, the first
+# run) only on charges and events: it answers 400 or 500 to the filter elsewhere. For the
+# other kinds the filter is applied on our side instead (ListPage.server_filtered=False),
+# and the caller stops as soon as a newest-first page is entirely older than the cursor,
+# which is as cheap as the server filter on Stripe (its lists are newest-first).
+SERVER_CREATED_FILTER = frozenset({"charges", "events"})
+LIST_KINDS = frozenset(
+    {"charges", "payment_intents", "refunds", "balance_transactions", "payouts", "disputes", "events"}
+)
+
+
+class ListUnsupported(ConnectorError):
+    """The server has no such list (localstripe has no disputes). Not Stripe's behaviour."""
+
+    def __init__(self, kind: str):
+        super().__init__(f"The Stripe server has no {kind} list.", permanent=True, status=404)
+        self.kind = kind
+
+
+class SignatureInvalid(ConnectorError):
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True, status=400)
+
+
+class ListPage:
+    """One page of a Stripe list: its objects as dicts, in the server's order."""
+
+    def __init__(self, items: list[dict], has_more: bool, server_filtered: bool):
+        self.items = items
+        self.has_more = has_more
+        self.server_filtered = server_filtered
+
+    @property
+    def last_id(self) -> str | None:
+        """What `starting_after` takes to continue after this page."""
+        return self.items[-1]["id"] if self.items else None
+
+
+def id_of(value) -> str:
+    """An expandable field as an id, whether the server sent the id or the object."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(getattr(value, "id", value) or "")
+
+
+def client_for_connector(secret_key: str) -> stripe.StripeClient:
+    """The one client a sync of a connector uses (base URL from settings, no SDK retries:
+    the caller backs off and resumes from its cursor)."""
+    return client_for_key(secret_key, max_network_retries=0)
+
+
+def list_page(
+    client: stripe.StripeClient,
+    kind: str,
+    *,
+    created_gt: int | None = None,
+    starting_after: str | None = None,
+    limit: int = LIST_PAGE_SIZE,
+    expand: tuple[str, ...] = (),
+    filters: dict | None = None,
+) -> ListPage:
+    """One page of `kind` (a LIST_KINDS name). Raises ConnectorError, or ListUnsupported."""
+    if kind not in LIST_KINDS:
+        raise ValueError(f"unknown Stripe list {kind!r}")
+    params: dict = {"limit": limit, **(filters or {})}
+    if starting_after:
+        params["starting_after"] = starting_after
+    if expand:
+        params["expand"] = list(expand)
+    # created_gt of 0 or None means no lower bound: nothing to filter, on either side.
+    server_filtered = not created_gt or kind in SERVER_CREATED_FILTER
+    if created_gt and kind in SERVER_CREATED_FILTER:
+        params["created"] = {"gt": int(created_gt)}
+    try:
+        result = getattr(client.v1, kind).list(params=params)
+    except stripe.StripeError as exc:
+        if getattr(exc, "http_status", None) == 404:
+            raise ListUnsupported(kind) from exc
+        raise as_connector_error(exc) from exc
+    items = [obj.to_dict() for obj in result.data]
+    return ListPage(items, bool(result.has_more), server_filtered)
+
+
+def list_charges(client, **kwargs) -> ListPage:
+    return list_page(client, "charges", **kwargs)
+
+
+def list_payment_intents(client, **kwargs) -> ListPage:
+    return list_page(client, "payment_intents", **kwargs)
+
+
+def list_refunds(client, **kwargs) -> ListPage:
+    return list_page(client, "refunds", **kwargs)
+
+
+def list_balance_transactions(client, *, payout: str | None = None, **kwargs) -> ListPage:
+    """With `payout`, the transactions an automatic payout settled (Stripe only)."""
+    if payout:
+        kwargs["filters"] = {**kwargs.get("filters", {}), "payout": payout}
+    return list_page(client, "balance_transactions", **kwargs)
+
+
+def list_payouts(client, **kwargs) -> ListPage:
+    return list_page(client, "payouts", **kwargs)
+
+
+def list_disputes(client, **kwargs) -> ListPage:
+    return list_page(client, "disputes", **kwargs)
+
+
+def list_events(client, **kwargs) -> ListPage:
+    return list_page(client, "events", **kwargs)
+
+
+_RETRIEVE_BY_PREFIX = {
+    "pi_": "payment_intents",
+    "ch_": "charges",
+    "py_": "charges",
+    "re_": "refunds",
+    "dp_": "disputes",
+    "du_": "disputes",
+    "po_": "payouts",
+    "txn_": "balance_transactions",
+    "cus_": "customers",
+    "pm_": "payment_methods",
+    "tok_": "tokens",
+}
+
+
+def retrieve_object(client: stripe.StripeClient, object_id: str, *, expand: tuple[str, ...] = ()) -> dict | None:
+    """One object by its id prefix, or None when Stripe has no such object (404)."""
+    service = next((name for prefix, name in _RETRIEVE_BY_PREFIX.items() if object_id.startswith(prefix)), None)
+    if service is None:
+        return None
+    params = {"expand": list(expand)} if expand else None
+    try:
+        return getattr(client.v1, service).retrieve(object_id, params=params).to_dict()
+    except stripe.InvalidRequestError as exc:
+        if getattr(exc, "http_status", None) == 404:
+            return None
+        raise as_connector_error(exc) from exc
+    except stripe.StripeError as exc:
+        raise as_connector_error(exc) from exc
+
+
+def construct_event(payload: bytes, sig_header: str, secret: str) -> dict:
+    """Verify Stripe-Signature with the connector's signing secret; the event as a dict.
+    Raises SignatureInvalid."""
+    if not secret:
+        raise SignatureInvalid("This connector has no webhook signing secret.")
+    try:
+        event = stripe.Webhook.construct_event(payload, sig_header, secret)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise SignatureInvalid(f"Stripe-Signature did not verify: {exc.__class__.__name__}") from exc
+    return event.to_dict()

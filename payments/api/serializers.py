@@ -6,6 +6,7 @@ from connectors.selectors import connector_by_name
 from payments import money
 from payments.cardsafe import mask_card_numbers, tripwire_fired
 from payments.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
+from payments.reconciliation.api.serializers import SessionReconciliationField
 from payments.services import SessionRequest
 
 CARD_TYPES = ["visa", "mastercard", "amex", "maestro", "discover", "optima", "jcb", "diners-club", "enroute"]
@@ -149,6 +150,7 @@ class PaySessionSerializer(serializers.ModelSerializer):
     outcome = serializers.SerializerMethodField()
     twilio_error = serializers.SerializerMethodField()
     started_by = serializers.SerializerMethodField()
+    reconciliation = SessionReconciliationField(source="*", read_only=True)
 
     class Meta:
         model = PaySession
@@ -186,6 +188,7 @@ class PaySessionSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "completed_at",
+            "reconciliation",
         ]
         read_only_fields = fields
 

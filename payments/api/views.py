@@ -50,7 +50,9 @@ class PaySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return PaySession.objects.none()
-        return selectors.pay_session_list(tenant=request_tenant(self.request)).select_related("started_by_api_key")
+        return selectors.pay_session_list(tenant=request_tenant(self.request)).select_related(
+            "started_by_api_key", "reconciliation"
+        )
 
     def get_object(self):
         return selectors.pay_session_get(tenant=request_tenant(self.request), uuid=self.kwargs["id"])

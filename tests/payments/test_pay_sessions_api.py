@@ -175,3 +175,4 @@ def test_money_is_shown_in_major_units_for_each_currency(world, api_for):
         )
         body = api_for(world.acme.raw_key).get(f"{URL}{session.uuid}/").json()
         assert (body["charge_amount"], body["amount_minor"], body["currency"]) == (expected, amount_minor, currency)
+        assert "reconciliation" in body

@@ -1,3 +1,10 @@
 """REST API v1 routes of this sub-app (mounted under /api/v1/ by config/urls.py)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from payments.reconciliation.api.views import ReconciliationItemViewSet
+
+router = SimpleRouter()
+router.register("reconciliation/items", ReconciliationItemViewSet, basename="reconciliation-item")
+
+urlpatterns = router.urls

@@ -1,0 +1,81 @@
+"""The Stripe mirror, read-only."""
+
+from django.contrib import admin
+
+from payments.reconciliation.admin.common import ScopedConnectorFilter
+from payments.reconciliation.models import (
+    StripeBalanceTransaction,
+    StripeCharge,
+    StripeDispute,
+    StripePayout,
+    StripeRefund,
+    StripeWebhookEvent,
+)
+from tenants.admin_scoping import TenantScopedAdminMixin
+
+
+class MirrorAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+    """The local copy of Stripe, read-only: it changes only by syncs and webhooks."""
+
+    list_select_related = ["connector"]
+    list_filter = [ScopedConnectorFilter]
+    search_fields = ["stripe_id__startswith"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(
+    StripeCharge,
+    MirrorAdmin,
+    list_display=[
+        "stripe_id",
+        "connector",
+        "amount",
+        "currency",
+        "status",
+        "amount_refunded",
+        "payment_intent_id",
+        "created",
+    ],
+)
+admin.site.register(StripeRefund, MirrorAdmin, list_display=["stripe_id", "connector", "charge_id", "amount", "status"])
+admin.site.register(
+    StripeDispute, MirrorAdmin, list_display=["stripe_id", "connector", "charge_id", "amount", "reason", "status"]
+)
+admin.site.register(
+    StripeBalanceTransaction,
+    MirrorAdmin,
+    list_display=[
+        "stripe_id",
+        "connector",
+        "type",
+        "reporting_category",
+        "amount",
+        "fee",
+        "net",
+        "available_on",
+        "payout_id",
+    ],
+)
+admin.site.register(
+    StripePayout,
+    MirrorAdmin,
+    list_display=["stripe_id", "connector", "amount", "currency", "status", "automatic", "arrival_date"],
+)
+admin.site.register(
+    StripeWebhookEvent,
+    MirrorAdmin,
+    list_display=["event_id", "connector", "type", "stripe_created", "received_at", "outcome"],
+    search_fields=["event_id"],
+)

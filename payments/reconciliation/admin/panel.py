@@ -1,0 +1,59 @@
+"""The reconciliation panel of the pay-session page (payments/admin.py shows it)."""
+
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from payments.reconciliation.admin.common import external_link
+from payments.reconciliation.items import stripe_dashboard_url
+from payments.reconciliation.models import ReconciliationItem, SessionReconciliation
+
+
+def reconciliation_panel(session) -> str:
+    """HTML for the pay-session page: the session's reconciliation state, what Stripe
+    holds for it (with dashboard links), its fee, net and payout, its exception items and
+    a "reconcile now" link. Everything shown is the session's own tenant's."""
+    record = SessionReconciliation.objects.filter(session=session, tenant_id=session.tenant_id).first()
+    mode = session.connector.mode
+    reconcile_url = reverse("admin:reconciliation_connector_reconcile", args=[session.connector_id])
+    back = reverse("admin:payments_paysession_change", args=[session.pk])
+    action = format_html('<a class="button" href="{}?next={}">Reconcile now</a>', reconcile_url, back)
+    if record is None:
+        return format_html("<p>Not checked against Stripe yet.</p>{}", action)
+    rows = [
+        ("State", record.get_state_display()),
+        ("Detail", record.detail or "—"),
+        (
+            "Stripe object",
+            external_link(stripe_dashboard_url(mode=mode, object_id=record.stripe_object_id), record.stripe_object_id),
+        ),
+        ("Charge", external_link(stripe_dashboard_url(mode=mode, object_id=record.charge_id), record.charge_id)),
+        (
+            "Stripe amount",
+            f"{record.stripe_amount} {record.stripe_currency}" if record.stripe_amount is not None else "—",
+        ),
+        ("Refunded", record.amount_refunded or "—"),
+        ("Fee / net", f"{record.fee} / {record.net}" if record.fee is not None else "—"),
+        ("Available on", record.available_on or "—"),
+        ("Payout", external_link(stripe_dashboard_url(mode=mode, object_id=record.payout_id), record.payout_id)),
+        ("Checked", record.checked_at),
+    ]
+    items = ReconciliationItem.objects.filter(session=session, tenant_id=session.tenant_id).order_by("-opened_at")
+    item_rows = format_html_join(
+        "",
+        '<li><a href="{}">{}</a> ({}) {}</li>',
+        (
+            (
+                reverse("admin:reconciliation_reconciliationitem_change", args=[i.pk]),
+                i.get_reason_display(),
+                "open" if i.is_open else "resolved",
+                i.detail,
+            )
+            for i in items
+        ),
+    )
+    return format_html(
+        '<table class="reconciliation-panel">{}</table><p>Exceptions:</p><ul>{}</ul>{}',
+        format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        item_rows or format_html("<li>none</li>"),
+        action,
+    )

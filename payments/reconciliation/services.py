@@ -1,0 +1,234 @@
+"""Every write of the reconciliation app: a connector's sync and matching run, stored
+webhook events and their application, and a person resolving an exception item."""
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from config.errors import Conflict
+from connectors import stripe as edge
+from connectors.base import ConnectorError
+from connectors.models import ConnectorInstance
+from connectors.services import connector_stripe_webhook_secret
+from payments.cardsafe import mask_card_numbers, tripwire_fired
+from payments.reconciliation import matching, stripe_only, sync
+from payments.reconciliation.mirror import MODELS, mirror_upsert
+from payments.reconciliation.models import ReconciliationItem, StripeWebhookEvent
+from tenants.services import Actor, audit_record
+
+logger = logging.getLogger(__name__)
+
+# An unhealthy connector (revoked key) is tried again this often by the schedule, or at
+# once after its settings change; "reconcile now" always tries.
+UNHEALTHY_RETRY = timedelta(hours=1)
+
+
+class TransientStripeError(Exception):
+    """Stripe stayed unavailable through the in-run backoff; Celery retries the task, which
+    resumes from the cursors."""
+
+
+@dataclass
+class ReconcileResult:
+    connector_id: int
+    mode: str
+    complete: bool = True
+    pages: int = 0
+    objects: int = 0
+    states: dict = field(default_factory=dict)
+    stripe_only: int = 0
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def connector_reconcile(
+    *,
+    connector: ConnectorInstance,
+    mode: str = sync.INCREMENTAL,
+    since: datetime | None = None,
+    full: bool = False,
+    budget_seconds: float | None = None,
+    progress=None,
+) -> ReconcileResult:
+    """Sync the connector's Stripe mirror, then match its sessions. One run per connector
+    at a time (raises sync.SyncBusy otherwise). A permanent Stripe error is recorded (the
+    connector turns unhealthy) and returned; a transient one raises TransientStripeError
+    after the cursors have kept what was read."""
+    owner = sync.new_lease_owner()
+    if not sync.lease_acquire(connector, owner):
+        raise sync.SyncBusy(f"connector {connector.pk} is being reconciled by another worker")
+    result = ReconcileResult(connector_id=connector.pk, mode=mode)
+    deadline = time.monotonic() + (budget_seconds if budget_seconds is not None else math.inf)
+    report_progress = progress or (lambda stage, done, total: None)
+    try:
+        client = sync.client_for(connector)
+        report = sync.sync_lists(
+            connector, mode=mode, since=since, owner=owner, deadline=deadline, progress=report_progress, client=client
+        )
+        result.pages, result.objects, result.complete = report.pages, report.objects, report.complete
+        if not report.complete:
+            return result
+        sync.health_record_success(connector, started_at=report.started_at, mode=mode)
+        now = timezone.now()
+        sessions = matching.sessions_to_check(connector, since=since, full=full or mode == sync.NIGHTLY)
+        states = matching.match_sessions(
+            connector=connector,
+            sessions=sessions,
+            now=now,
+            token_lookup=sync.token_lookup_for(client),
+            progress=lambda done, total: report_progress("sessions", done, total),
+        )
+        result.states = dict(states)
+        result.stripe_only = stripe_only.find_stripe_only(connector=connector, now=now)
+    except ConnectorError as exc:
+        sync.health_record_error(connector, exc)
+        if not exc.permanent:
+            raise TransientStripeError(exc.message) from exc
+        logger.warning("reconciliation of connector %s stopped: %s", connector.pk, exc.message)
+        result.error = exc.message
+    finally:
+        sync.lease_release(connector, owner)
+    return result
+
+
+def connectors_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(tenant_id, connector_id) of the connectors a scheduled run should reconcile."""
+    now = now or timezone.now()
+    due = []
+    connectors = ConnectorInstance.objects.filter(
+        is_active=True, provider=ConnectorInstance.Provider.STRIPE, tenant__status="active"
+    ).select_related("sync_state")
+    for connector in connectors:
+        state = getattr(connector, "sync_state", None)
+        if state is not None and not state.healthy and state.last_error_at:
+            changed_since = connector.updated_at > state.last_error_at
+            if not changed_since and now - state.last_error_at < UNHEALTHY_RETRY:
+                continue
+        due.append((connector.tenant_id, connector.pk))
+    return due
+
+
+def reconcile_request(*, connector: ConnectorInstance, actor: Actor) -> None:
+    """ "Reconcile now": an audited request, run by a worker after the commit."""
+    from payments.reconciliation.tasks import sync_connector
+
+    audit_record(action="reconciliation.requested", actor=actor, tenant=connector.tenant, target=connector)
+    transaction.on_commit(lambda: sync_connector.delay(connector.tenant_id, connector.pk, sync.INCREMENTAL, True))
+
+
+# --- Webhooks ---------------------------------------------------------------------------
+
+
+def _scrub(value, hits: list[int]):
+    if isinstance(value, str):
+        masked, found = mask_card_numbers(value)
+        hits[0] += found
+        return masked
+    if isinstance(value, dict):
+        return {k: _scrub(v, hits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, hits) for v in value]
+    return value
+
+
+def stripe_webhook_record(
+    *, connector: ConnectorInstance, payload: bytes, signature: str
+) -> tuple[StripeWebhookEvent, bool]:
+    """Verify an event with this connector's signing secret and store it (once per event
+    id); it is applied by a task after the commit. Returns (event, created).
+    Raises edge.SignatureInvalid, or ValidationError for an event of the other mode."""
+    event = edge.construct_event(payload, signature, connector_stripe_webhook_secret(connector=connector))
+    if bool(event.get("livemode")) != (connector.mode == ConnectorInstance.Mode.LIVE):
+        raise ValidationError("The event's mode (live/test) is not this connector's.")
+    hits = [0]
+    clean = _scrub(json.loads(json.dumps(event, default=str)), hits)
+    if hits[0]:
+        tripwire_fired(count=hits[0], source=f"stripe event {event.get('id')}")
+    row = StripeWebhookEvent(
+        tenant_id=connector.tenant_id,
+        connector=connector,
+        event_id=str(event["id"])[:255],
+        type=str(event.get("type") or "")[:100],
+        livemode=bool(event.get("livemode")),
+        payload=clean,
+        stripe_created=datetime.fromtimestamp(int(event.get("created") or time.time()), tz=UTC),
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        return StripeWebhookEvent.objects.get(connector=connector, event_id=row.event_id), False
+    from payments.reconciliation.tasks import apply_stripe_event
+
+    transaction.on_commit(lambda: apply_stripe_event.delay(row.tenant_id, row.pk))
+    return row, True
+
+
+def stripe_event_apply(*, tenant_id: int, event_pk: int) -> str:
+    """Apply a stored event to the mirror, then re-match what it may concern. Idempotent:
+    an applied event is not applied again, and the mirror's merge makes the order in which
+    events arrive irrelevant."""
+    with transaction.atomic():
+        row = (
+            StripeWebhookEvent.objects.select_for_update()
+            .select_related("connector")
+            .filter(pk=event_pk, tenant_id=tenant_id, processed_at__isnull=True)
+            .first()
+        )
+        if row is None:
+            return "done"
+        obj = (row.payload.get("data") or {}).get("object") or {}
+        applied = obj.get("object") in MODELS
+        changed = (
+            mirror_upsert(connector=row.connector, objects=[obj], observed_at=row.stripe_created) if applied else {}
+        )
+        row.outcome = StripeWebhookEvent.Outcome.APPLIED if applied else StripeWebhookEvent.Outcome.IGNORED
+        row.processed_at = timezone.now()
+        row.save(update_fields=["outcome", "processed_at"])
+    if any(changed.values()):
+        now = timezone.now()
+        sessions = matching.sessions_for_changes(row.connector, changed)
+        matching.match_sessions(connector=row.connector, sessions=sessions, now=now)
+        stripe_only.find_stripe_only(connector=row.connector, now=now)
+    return row.outcome
+
+
+# --- The exceptions queue -------------------------------------------------------------------
+
+
+def reconciliation_item_resolve(*, item: ReconciliationItem, note: str, actor: Actor) -> ReconciliationItem:
+    """A person resolves an item with a note; audited. Resolving twice is refused."""
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"resolution_note": ["Say how this was resolved."]})
+    now = timezone.now()
+    user = actor.user if getattr(actor.user, "pk", None) else None
+    with transaction.atomic():
+        done = ReconciliationItem.objects.filter(pk=item.pk, resolved_at__isnull=True).update(
+            resolved_at=now, resolved_by=user, resolution_note=note[:5000]
+        )
+        if not done:
+            raise Conflict("This item is already resolved.", code="already_resolved")
+        audit_record(
+            action="reconciliation.item_resolved",
+            actor=actor,
+            tenant=item.tenant,
+            target=item,
+            changes={"reason": item.reason, "subject": item.subject, "note": note[:500]},
+        )
+    item.refresh_from_db()
+    return item
+
+
+def task_budget_seconds() -> float:
+    return max(30.0, float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", 240)) - 40.0)
