@@ -54,6 +54,7 @@ services: ## Make sure PostgreSQL and Redis answer on loopback; start them if no
 	done; echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
 test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
+	$(VENV)/bin/ruff check --quiet .
 	$(PY) -m pytest -n 2 -q
 
 lint: install ## ruff lint and format check

@@ -17,6 +17,8 @@ from connectors.models import ConnectorInstance
 from payments import selectors
 from payments.models import PayEvent, PaySession
 from payments.money import to_major_string
+from payments.reconciliation.admin.panel import reconciliation_panel
+from payments.reports.admin_actions import export_actions
 from payments.services import pay_session_cancel
 from tenants.admin_scoping import TenantScopedAdminMixin, admin_actor, tenant_ids
 from tenants.models import Role
@@ -104,7 +106,7 @@ class PaySessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     search_help_text = "Call SID (CA…), payment SID (PK…), card last 4, or confirmation code."
     list_select_related = ["tenant", "connector"]
     show_full_result_count = False
-    actions = ["cancel_selected"]
+    actions = ["cancel_selected", *export_actions]
 
     fieldsets = [
         (
@@ -178,6 +180,7 @@ class PaySessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        ("Reconciliation with Stripe", {"fields": ["reconciliation"]}),
         ("Event timeline", {"fields": ["timeline"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
@@ -205,6 +208,10 @@ class PaySessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         if obj.bank_account_last2:
             return f"…{obj.bank_account_last2}"
         return "—"
+
+    @admin.display(description="Reconciliation")
+    def reconciliation(self, obj):
+        return reconciliation_panel(obj)
 
     @admin.display(description="Events")
     def timeline(self, obj):

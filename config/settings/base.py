@@ -200,4 +200,41 @@ CELERY_BEAT_SCHEDULE = {
     "expire-pay-sessions": {"task": "payments.tasks.expire_pay_sessions", "schedule": 60.0},
     # Once a minute: a backstop for callbacks whose apply task was lost; normally a no-op.
     "apply-stale-pay-events": {"task": "payments.tasks.apply_stale_pay_events", "schedule": 60.0},
+    # Every 5 minutes: a scheduled report leaves within 5 minutes of its local time; one
+    # indexed query when none is due.
+    "reports-deliver-due": {"task": "payments.reports.tasks.enqueue_due_deliveries", "schedule": 300.0},
+    # Hourly: export files are kept for days, so an hour's precision is enough; also fails
+    # jobs whose worker died.
+    "reports-expire-exports": {"task": "payments.reports.tasks.expire_export_jobs", "schedule": 3600.0},
 }
+
+# --- Reconciliation -------------------------------------------------------------------
+
+# A session is judged missing in Stripe only this long after a complete sync began after
+# it ended; before that it is pending (Stripe lists can lag, callbacks can be in flight).
+PAYDESK_RECONCILIATION_GRACE_SECONDS = env.int("PAYDESK_RECONCILIATION_GRACE_SECONDS", default=600)
+# The nightly run re-reads this many days of Stripe objects (settlements, captures, BT status).
+PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DAYS", default=14)
+
+# --- Reports --------------------------------------------------------------------------
+
+# Where export jobs write their files (a folder per tenant); /var/ is git-ignored.
+PAYDESK_REPORTS_EXPORT_DIR = env.path("PAYDESK_REPORTS_EXPORT_DIR", default=BASE_DIR / "var" / "exports")
+# A report with more rows than this runs as an export job instead of answering at once.
+PAYDESK_REPORTS_SYNC_MAX_ROWS = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS", default=50_000)
+# The same for XLSX, about 20 times slower to write (openpyxl).
+PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX", default=10_000)
+# Seconds a signed download link works (it also dies with the file).
+PAYDESK_REPORTS_LINK_MAX_AGE = env.int("PAYDESK_REPORTS_LINK_MAX_AGE", default=24 * 3600)
+# Seconds an export file is kept before the hourly sweep deletes it.
+PAYDESK_REPORTS_FILE_TTL = env.int("PAYDESK_REPORTS_FILE_TTL", default=7 * 24 * 3600)
+# The same request by the same requester within this many seconds gets the same job.
+PAYDESK_REPORTS_JOB_REUSE_SECONDS = 900
+# Time limit of an export/delivery task (a million-row XLSX takes minutes).
+PAYDESK_REPORTS_JOB_TIME_LIMIT = env.int("PAYDESK_REPORTS_JOB_TIME_LIMIT", default=3600)
+# Scheduled deliveries attach files up to this size; larger ones are sent as a link.
+PAYDESK_REPORTS_EMAIL_ATTACH_MAX_BYTES = env.int("PAYDESK_REPORTS_EMAIL_ATTACH_MAX_BYTES", default=5 * 2**20)
+# Email backend from one URL (smtp+tls://user:pass@host:587, consolemail://); console on the first run.
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))  # EMAIL_BACKEND, EMAIL_HOST, …
+# Sender of scheduled reports.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Paydesk <reports@localhost>")

@@ -1,0 +1,339 @@
+"""Reads for reports. `tenant` is required everywhere; every table in every query is
+filtered by it, so no filter, join or id can bring in another tenant's row.
+
+The payments export is ONE query, streamed (see _stream): the pay sessions (filtered with
+the pay-session API's filters, through the ORM), their reconciliation record, and the
+Stripe mirror joined in SQL (charge → balance transaction → payout, and the charge's
+latest dispute). The mirror links rows by Stripe ids, not foreign keys, so
+the joins are written out; each one is by (tenant, connector, Stripe id), which the
+mirror's unique constraints index.
+"""
+
+from collections.abc import Iterator, Mapping
+from datetime import date, timedelta
+
+import psycopg
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
+from django.shortcuts import get_object_or_404
+
+from connectors.models import ConnectorInstance
+from payments.models import PaySession
+from payments.reconciliation.models import (
+    ReconciliationItem,
+    SessionReconciliation,
+    StripeBalanceTransaction,
+    StripeCharge,
+    StripeDispute,
+    StripePayout,
+    StripeRefund,
+)
+from payments.reconciliation.selectors import item_list
+from payments.reports.filters import ReportFilter
+from payments.reports.models import ExportJob, SavedReport
+from tenants.models import Tenant
+
+CHUNK_SIZE = 2000
+
+# The payments query's columns, in order (exports.py shapes them into the report's columns).
+PAYMENT_FIELDS = (
+    "local",  # created_at in the tenant's time zone, to the second (naive); as text: date, then time
+    "utc",  # created_at in UTC, to the second (naive); as text: 2025-01-31T23:30:00Z
+    "tenant",
+    "connector",
+    "environment",
+    "channel",
+    "session_id",
+    "call_sid",
+    "payment_sid",
+    "payment_method",
+    "card_type",
+    "card_last4",
+    "amount_minor",
+    "currency",
+    "status",
+    "result",
+    "confirmation_code",
+    "fee_minor",
+    "net_minor",
+    "settlement_currency",  # the balance transaction's: Stripe's fee and net are in it
+    "refunded_minor",
+    "charge_currency",  # the charge's: its refunds are in it
+    "dispute_status",
+    "payout_id",
+    "payout_date",
+    "reconciliation_state",
+    "description",
+)
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _stream(sql: str, params: list, chunk_size: int) -> Iterator[tuple]:
+    """Rows of one query as PostgreSQL sends them, `chunk_size` at a time (libpq's chunked
+    rows mode): constant memory, one statement and so one snapshot.
+
+    Not a DECLAREd cursor: PostgreSQL plans those for the first rows (cursor_tuple_fraction)
+    and never runs them in parallel, which made the same query twice as slow here. If the
+    reader stops early (a client hangs up), psycopg cancels the query.
+    """
+    size = chunk_size if psycopg.pq.version() >= 170000 else 1  # chunks need libpq 17
+    with connection.cursor() as cursor:
+        yield from cursor.cursor.stream(sql, params, size=size)
+
+
+# --- Pay sessions -----------------------------------------------------------------------
+
+
+def report_sessions(*, tenant: Tenant, filters: Mapping, session_ids=None) -> QuerySet[PaySession]:
+    """The tenant's sessions that `filters` (the pay-session API's, plus local days) select."""
+    filterset = ReportFilter(dict(filters), queryset=PaySession.objects.filter(tenant=tenant), tenant=tenant)
+    if not filterset.is_valid():
+        raise ValidationError({k: list(v) for k, v in filterset.errors.items()})
+    sessions = filterset.qs
+    if session_ids is not None:
+        sessions = sessions.filter(pk__in=list(session_ids))
+    return sessions
+
+
+def payment_count(*, tenant: Tenant, filters: Mapping, session_ids=None) -> int:
+    return report_sessions(tenant=tenant, filters=filters, session_ids=session_ids).order_by().count()
+
+
+def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str, tail: str) -> tuple[str, list]:
+    base = (
+        report_sessions(tenant=tenant, filters=filters, session_ids=session_ids)
+        .order_by()
+        .values(
+            "id",
+            "connector_id",
+            "created_at",
+            "channel",
+            "call_sid",
+            "payment_sid",
+            "payment_method",
+            "card_type",
+            "card_last4",
+            "amount_minor",
+            "currency",
+            "status",
+            "result",
+            "payment_confirmation_code",
+            "description",
+            s_uuid=Cast("uuid", TextField()),
+            tenant_name=F("tenant__name"),
+            tz=F("tenant__time_zone"),
+            connector_name=F("connector__unique_name"),
+            environment=F("connector__environment"),
+            recon_state=F("reconciliation__state"),
+            recon_charge=F("reconciliation__charge_id"),
+        )
+    )
+    base_sql, base_params = base.query.sql_with_params()
+    sql = f"""
+        SELECT {select}
+        FROM ({base_sql}) b
+        LEFT JOIN {_table(StripeCharge)} ch
+               ON ch.tenant_id = %s AND ch.connector_id = b.connector_id
+              AND ch.stripe_id = b.recon_charge AND b.recon_charge <> ''
+        LEFT JOIN {_table(StripeBalanceTransaction)} bt
+               ON bt.tenant_id = %s AND bt.connector_id = b.connector_id
+              AND bt.stripe_id = ch.balance_transaction_id AND ch.balance_transaction_id <> ''
+        {tail}
+    """  # noqa: S608 - table names and ORM-compiled SQL; every value is a parameter
+    return sql, [*base_params, tenant.pk, tenant.pk]
+
+
+def payment_rows(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False, chunk_size=CHUNK_SIZE):
+    """Every selected session with its Stripe data, oldest first: tuples in PAYMENT_FIELDS
+    order. `text`: dates and times as ISO 8601 text and no NULL in text columns (for CSV);
+    else typed (naive local and UTC datetimes, dates) for XLSX. Amounts are minor units."""
+    sql, params = payment_sql(tenant=tenant, filters=filters, session_ids=session_ids, text=text)
+    return _stream(sql, params, chunk_size)
+
+
+# The first two columns: the local time in the tenant's zone, and UTC, to the second.
+_TYPED_TIMES = (
+    "date_trunc('second', b.created_at AT TIME ZONE b.tz), date_trunc('second', b.created_at AT TIME ZONE 'UTC')"
+)
+_TEXT_TIMES = (
+    "to_char(b.created_at AT TIME ZONE b.tz, 'YYYY-MM-DD'), to_char(b.created_at AT TIME ZONE b.tz, 'HH24:MI:SS'), "
+    "to_char(b.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+)
+
+
+def payment_sql(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False) -> tuple[str, list]:
+    """The export's SQL (the benchmark COPYs exactly this)."""
+    payout_date = "(po.arrival_date AT TIME ZONE 'UTC')::date"
+    if text:
+        payout_date = f"COALESCE(to_char({payout_date}, 'YYYY-MM-DD'), '')"
+    select = f"""
+        {_TEXT_TIMES if text else _TYPED_TIMES},
+        b.tenant_name, b.connector_name, b.environment, b.channel, b.s_uuid, b.call_sid, b.payment_sid,
+        b.payment_method, b.card_type, b.card_last4, b.amount_minor, b.currency, b.status, b.result,
+        b.payment_confirmation_code, bt.fee, bt.net, COALESCE(upper(bt.currency), ''), ch.amount_refunded,
+        COALESCE(upper(ch.currency), ''), COALESCE(dp.status, ''), COALESCE(bt.payout_id, ''), {payout_date},
+        COALESCE(b.recon_state, ''), b.description
+    """
+    tail = f"""
+        LEFT JOIN {_table(StripePayout)} po
+               ON po.tenant_id = %s AND po.connector_id = b.connector_id
+              AND po.stripe_id = bt.payout_id AND bt.payout_id <> ''
+        LEFT JOIN (
+            SELECT DISTINCT ON (connector_id, charge_id) connector_id, charge_id, status
+            FROM {_table(StripeDispute)} WHERE tenant_id = %s AND charge_id <> ''
+            ORDER BY connector_id, charge_id, created DESC, id DESC
+        ) dp ON dp.connector_id = b.connector_id AND dp.charge_id = b.recon_charge
+        ORDER BY b.created_at, b.id
+    """  # noqa: S608 - table names and ORM-compiled SQL; every value is a parameter
+    sql, params = _enriched_sql(tenant, filters, session_ids, select=select, tail=tail)
+    return sql, [*params, tenant.pk, tenant.pk]
+
+
+# Outcome of a session for the daily summary: succeeded, a failure reason, or in progress.
+_OUTCOME = """
+    CASE WHEN b.status = 'succeeded' THEN 'succeeded'
+         WHEN b.status IN ('failed', 'cancelled', 'expired') THEN COALESCE(NULLIF(b.result, ''), b.status)
+         ELSE '' END
+"""
+
+
+def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
+    """Sums per (local day, connector, session currency, charge currency, settlement
+    currency, outcome), in minor units. summaries.py puts each sum in its own currency."""
+    select = f"""
+        (b.created_at AT TIME ZONE b.tz)::date, b.connector_name, b.currency,
+        COALESCE(upper(ch.currency), ''), COALESCE(upper(bt.currency), ''), {_OUTCOME},
+        count(*), COALESCE(sum(b.amount_minor) FILTER (WHERE b.status = 'succeeded'), 0),
+        COALESCE(sum(ch.amount_refunded), 0), COALESCE(sum(bt.fee), 0), COALESCE(sum(bt.net), 0)
+    """
+    sql, params = _enriched_sql(tenant, filters, None, select=select, tail="GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- Payouts ----------------------------------------------------------------------------
+
+PAYOUT_FIELDS = (
+    "payout_id",
+    "connector",
+    "payout_date",
+    "payout_amount_minor",
+    "payout_currency",
+    "payout_status",
+    "automatic",
+    "transaction_id",
+    "type",
+    "reporting_category",
+    "created",
+    "available_on",
+    "gross_minor",
+    "fee_minor",
+    "net_minor",
+    "currency",
+    "source_id",
+    "session_id",
+    "call_sid",
+    "confirmation_code",
+    "rows_net_minor",  # the sum of the payout's rows' net (window), to check against its amount
+    "rows",
+)
+
+# The payout's own transaction (and its reversal) is not one of the rows that make it up.
+_NOT_ROWS = "('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
+
+
+def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None = None, date_to: date | None = None):
+    """Each payout's balance transactions (one row per transaction; a payout without any,
+    manual payouts included, appears once with empty transaction columns), with the pay
+    session each charge, refund or dispute comes from."""
+    where, params = ["po.tenant_id = %s"], [tenant.pk]
+    if connector:
+        where.append("c.unique_name = %s")
+        params.append(connector)
+    payout_day = "COALESCE((po.arrival_date AT TIME ZONE 'UTC')::date, (po.created AT TIME ZONE 'UTC')::date)"
+    if date_from:
+        where.append(f"{payout_day} >= %s")
+        params.append(date_from)
+    if date_to:
+        where.append(f"{payout_day} < %s")
+        params.append(date_to + timedelta(days=1))
+    sql = f"""
+        SELECT po.stripe_id, c.unique_name, {payout_day}, po.amount, upper(po.currency), po.status, po.automatic,
+               bt.stripe_id, bt.type, bt.reporting_category,
+               date_trunc('second', bt.created AT TIME ZONE %s), (bt.available_on AT TIME ZONE 'UTC')::date,
+               bt.amount, bt.fee, bt.net, upper(bt.currency), bt.source_id,
+               s.uuid::text, s.call_sid, s.payment_confirmation_code,
+               COALESCE(sum(bt.net) OVER w, 0), count(bt.id) OVER w
+        FROM {_table(StripePayout)} po
+        JOIN {_table(ConnectorInstance)} c ON c.id = po.connector_id AND c.tenant_id = po.tenant_id
+        LEFT JOIN {_table(StripeBalanceTransaction)} bt
+               ON bt.tenant_id = po.tenant_id AND bt.connector_id = po.connector_id AND bt.payout_id = po.stripe_id
+              AND bt.type NOT IN {_NOT_ROWS} AND bt.reporting_category NOT IN {_NOT_ROWS}
+        LEFT JOIN {_table(StripeRefund)} rf
+               ON rf.tenant_id = po.tenant_id AND rf.connector_id = po.connector_id AND rf.stripe_id = bt.source_id
+        LEFT JOIN {_table(StripeDispute)} dp
+               ON dp.tenant_id = po.tenant_id AND dp.connector_id = po.connector_id AND dp.stripe_id = bt.source_id
+        LEFT JOIN LATERAL (
+            SELECT r.session_id FROM {_table(SessionReconciliation)} r
+            WHERE r.tenant_id = po.tenant_id AND r.connector_id = po.connector_id
+              AND r.charge_id = COALESCE(NULLIF(rf.charge_id, ''), NULLIF(dp.charge_id, ''), bt.source_id)
+              AND r.charge_id <> ''
+            ORDER BY r.session_id LIMIT 1
+        ) r ON TRUE
+        LEFT JOIN {_table(PaySession)} s ON s.id = r.session_id AND s.tenant_id = po.tenant_id
+        WHERE {" AND ".join(where)}
+        WINDOW w AS (PARTITION BY po.id)
+        ORDER BY 3, po.stripe_id, bt.created, bt.id
+    """  # noqa: S608 - table names and ORM-compiled SQL; every value is a parameter
+    return _stream(sql, [tenant.time_zone, *params], CHUNK_SIZE)
+
+
+# --- Reconciliation exceptions ----------------------------------------------------------
+
+
+def exception_items(*, tenant: Tenant, filters: Mapping) -> QuerySet[ReconciliationItem]:
+    """The exceptions queue with the reconciliation API's filters (status, reason, connector…)."""
+    from payments.reconciliation.api.views import ReconciliationItemFilter
+
+    filterset = ReconciliationItemFilter(dict(filters), queryset=item_list(tenant=tenant))
+    if not filterset.is_valid():
+        raise ValidationError({k: list(v) for k, v in filterset.errors.items()})
+    return filterset.qs.order_by("opened_at", "id")
+
+
+def open_exception_counts(*, tenant: Tenant) -> list[tuple[str, int]]:
+    from django.db.models import Count
+
+    rows = (
+        ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
+        .values_list("reason")
+        .annotate(n=Count("id"))
+        .order_by("-n", "reason")
+    )
+    return list(rows)
+
+
+# --- Saved reports, jobs, schedules ---------------------------------------------------
+
+
+def saved_report_list(*, tenant: Tenant) -> QuerySet[SavedReport]:
+    return SavedReport.objects.filter(tenant=tenant)
+
+
+def saved_report_get(*, tenant: Tenant, uuid) -> SavedReport:
+    """The tenant's saved report, or 404: another tenant's does not exist for it."""
+    return get_object_or_404(saved_report_list(tenant=tenant), uuid=uuid)
+
+
+def export_job_list(*, tenant: Tenant) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(tenant=tenant).select_related("saved_report")
+
+
+def export_job_get(*, tenant: Tenant, uuid) -> ExportJob:
+    return get_object_or_404(export_job_list(tenant=tenant), uuid=uuid)
