@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from payments.reports import services
 from payments.reports.admin import REPORT_ROLES
@@ -73,6 +74,14 @@ def changelist_filters(params, tenant: Tenant) -> dict | None:
 
 
 def _export(modeladmin, request, queryset, *, fmt: str, matching: bool):
+    try:
+        return _export_or_refuse(modeladmin, request, queryset, fmt=fmt, matching=matching)
+    except ServiceError as error:
+        modeladmin.message_user(request, error.message, messages.ERROR)
+        return None
+
+
+def _export_or_refuse(modeladmin, request, queryset, *, fmt: str, matching: bool):
     if matching:
         changelist = modeladmin.get_changelist_instance(request)
         queryset = changelist.get_queryset(request)
