@@ -9,36 +9,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404
-from rest_framework import exceptions, pagination, status
+from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 
-from config.errors import ServiceError
+from config.errors import Conflict, ServiceError
 
 logger = logging.getLogger(__name__)
-
-
-class ConflictError(exceptions.APIException):
-    """The request is valid but clashes with the current state (409)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-    default_detail = "The request conflicts with the current state of the resource."
-
-    def __init__(self, detail: str | None = None, *, code: str | None = None, fields: dict | None = None):
-        super().__init__(detail, code)
-        self.fields = fields or {}
-
-
-class UpstreamError(exceptions.APIException):
-    """A provider (Twilio, Stripe) refused or failed; the message says which and why."""
-
-    status_code = status.HTTP_502_BAD_GATEWAY
-    default_code = "upstream_error"
-    default_detail = "The payment provider did not accept the request."
-
-    def __init__(self, detail: str | None = None, *, code: str | None = None, fields: dict | None = None):
-        super().__init__(detail, code)
-        self.fields = fields or {}
 
 
 def _flatten(detail) -> list[str]:
@@ -61,6 +37,8 @@ def envelope(*, code: str, message: str, fields: dict | None = None, status_code
 
 
 def exception_handler(exc, context) -> Response:
+    if isinstance(exc, ProtectedError):
+        exc = Conflict("The object is still referenced by other records and cannot be deleted.", code="in_use")
     if isinstance(exc, ServiceError):
         return envelope(code=exc.code, message=exc.message, fields=exc.fields, status_code=exc.status)
     if isinstance(exc, DjangoValidationError):
@@ -70,8 +48,6 @@ def exception_handler(exc, context) -> Response:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, ProtectedError):
-        exc = ConflictError("The object is still referenced by other records and cannot be deleted.", code="in_use")
 
     if not isinstance(exc, exceptions.APIException):
         logger.exception("unhandled API error in %s", context.get("view").__class__.__name__)

@@ -266,3 +266,16 @@ def test_verify_records_a_rejected_key(world, api_for, localstripe, settings):
     verification = response.json()["verification"]
     assert verification["status"] == "failed"
     assert "rejected" in verification["last_error"].lower()
+
+
+def test_a_connector_with_pay_sessions_cannot_be_deleted(world, api_for):
+    from tests.factories import PaySessionFactory
+
+    dev = world.acme.connectors["Stripe_Dev"]
+    PaySessionFactory(tenant=world.acme.tenant, connector=dev)
+    before = _snapshot()
+    response = api_for(world.acme.raw_key).delete(_url(dev))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "in_use"
+    assert ConnectorInstance.objects.filter(pk=dev.pk).exists()
+    assert _snapshot() == before  # the audit row written before the refusal was rolled back too
