@@ -20,7 +20,7 @@ from payments.money import to_major_string
 from payments.reconciliation.admin.panel import reconciliation_panel
 from payments.reports.admin_actions import export_actions
 from payments.services import pay_session_cancel
-from tenants.admin_scoping import TenantScopedAdminMixin, admin_actor, tenant_ids
+from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor, tenant_ids
 from tenants.models import Role
 
 # An agent runs the calls, so an agent may end a session it sees going wrong; finance and
@@ -73,7 +73,7 @@ class ConnectorFilter(admin.SimpleListFilter):
 
 
 @admin.register(PaySession)
-class PaySessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "tenant",
@@ -244,15 +244,6 @@ class PaySessionAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
         )
 
     # --- Read-only for everyone -----------------------------------------------------------
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request, obj=None):
         return self._allowed(request, obj, CANCEL_ROLES)

@@ -16,6 +16,7 @@ from django.utils.html import format_html
 
 from tenants.admin_scoping import (
     SECRET_WIDGET,
+    ReadOnlyAdminMixin,
     ServiceFormAdminMixin,
     ServiceModelForm,
     TenantScopedAdminMixin,
@@ -308,7 +309,7 @@ class ApiKeyAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.ModelAdmi
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Read-only for everyone, superusers included: the log is append-only."""
 
     list_display = ["created_at", "tenant", "actor", "action", "target_repr"]
@@ -333,12 +334,3 @@ class AuditEventAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Changes")
     def changes_pretty(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(obj.changes, indent=2, sort_keys=True, ensure_ascii=False))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

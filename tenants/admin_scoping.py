@@ -41,6 +41,20 @@ def tenant_ids(request, roles=None) -> set[int]:
     return {tid for tid, role in tenant_roles(request).items() if roles is None or role in roles}
 
 
+class ReadOnlyAdminMixin:
+    """Put first among the bases: nobody, superusers included, adds, changes or deletes
+    rows here (logs, mirrors, money and state that only services move)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantScopedAdminMixin:
     """Put before `admin.ModelAdmin`. `tenant_field` is the ORM path from the model to its
     Tenant ("tenant", "connector__tenant", or "pk" for Tenant itself)."""

@@ -19,7 +19,13 @@ from payments import money
 from payments.ivr import services, twiml
 from payments.ivr.models import CARD_TYPES, PaymentFlow, PaymentReference
 from payments.ivr.prompts import PROMPTS, Speaker, placeholder_errors
-from tenants.admin_scoping import ServiceFormAdminMixin, ServiceModelForm, TenantScopedAdminMixin, tenant_ids
+from tenants.admin_scoping import (
+    ReadOnlyAdminMixin,
+    ServiceFormAdminMixin,
+    ServiceModelForm,
+    TenantScopedAdminMixin,
+    tenant_ids,
+)
 
 _AMOUNTS = {"fixed_amount": "fixed_amount_minor", "min_amount": "min_amount_minor", "max_amount": "max_amount_minor"}
 _MODEL_FIELDS = [
@@ -201,7 +207,7 @@ class PaymentFlowAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.Mode
 
 
 @admin.register(PaymentReference)
-class PaymentReferenceAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class PaymentReferenceAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Registered by partner apps through the API; read-only here."""
 
     list_display = ["reference", "flow", "amount", "status", "paid_session", "created_at"]
@@ -215,12 +221,3 @@ class PaymentReferenceAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="Amount")
     def amount(self, obj):
         return f"{money.to_major_string(obj.amount_minor, obj.currency)} {obj.currency}"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -17,7 +17,13 @@ from payments.reports.dashboard import dashboard_context
 from payments.reports.exports import COLUMN_KEYS, COLUMNS
 from payments.reports.models import ExportJob, FinanceDashboard, ReportDelivery, ReportSchedule, SavedReport
 from payments.reports.specs import spec_for_saved
-from tenants.admin_scoping import ServiceFormAdminMixin, ServiceModelForm, TenantScopedAdminMixin, admin_actor
+from tenants.admin_scoping import (
+    ReadOnlyAdminMixin,
+    ServiceFormAdminMixin,
+    ServiceModelForm,
+    TenantScopedAdminMixin,
+    admin_actor,
+)
 from tenants.models import Role, Tenant
 
 REPORT_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.FINANCE, Role.VIEWER})
@@ -36,17 +42,6 @@ class ReportsAdminMixin(TenantScopedAdminMixin):
 
     def has_view_permission(self, request, obj=None):
         return self._allowed(request, obj, self.view_roles)
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Saved reports ----------------------------------------------------------------------
@@ -129,7 +124,7 @@ class ReportScheduleAdmin(ReportsAdminMixin, ServiceFormAdminMixin, admin.ModelA
 
 
 @admin.register(ReportDelivery)
-class ReportDeliveryAdmin(ReportsAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ReportDeliveryAdmin(ReadOnlyAdminMixin, ReportsAdminMixin, admin.ModelAdmin):
     list_display = ["schedule", "tenant", "due_at", "status", "attempts", "sent_at", "error"]
     list_filter = ["status", ("tenant", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["schedule", "tenant"]
@@ -139,7 +134,7 @@ class ReportDeliveryAdmin(ReportsAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(ReportsAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyAdminMixin, ReportsAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "tenant", "kind", "format", "status", "progress_display", "rows_done", "download"]
     list_filter = ["status", "kind", ("tenant", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
@@ -183,7 +178,7 @@ class ExportJobAdmin(ReportsAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(FinanceDashboard)
-class FinanceDashboardAdmin(ReportsAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class FinanceDashboardAdmin(ReadOnlyAdminMixin, ReportsAdminMixin, admin.ModelAdmin):
     tenant_field = "pk"
     day_choices = (7, 30, 90)
 

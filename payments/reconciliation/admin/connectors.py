@@ -12,11 +12,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from payments.reconciliation import services
 from payments.reconciliation.admin.common import ReconcileNowMixin, ScopedConnectorFilter
 from payments.reconciliation.models import ConnectorHealth, ReconciliationItem, SessionReconciliation
-from tenants.admin_scoping import TenantScopedAdminMixin, admin_actor
+from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor
 
 
 @admin.register(ConnectorHealth)
-class ConnectorHealthAdmin(ReconcileNowMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class ConnectorHealthAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Every connector's reconciliation health; a revoked key shows here as unhealthy."""
 
     list_display = [
@@ -37,15 +37,6 @@ class ConnectorHealthAdmin(ReconcileNowMixin, TenantScopedAdminMixin, admin.Mode
 
     def connectors_of(self, queryset):
         return queryset.select_related("tenant")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Health")
     def health(self, obj):
@@ -99,7 +90,7 @@ class ConnectorHealthAdmin(ReconcileNowMixin, TenantScopedAdminMixin, admin.Mode
 
 
 @admin.register(SessionReconciliation)
-class SessionReconciliationAdmin(ReconcileNowMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class SessionReconciliationAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "session",
         "tenant",
@@ -119,12 +110,3 @@ class SessionReconciliationAdmin(ReconcileNowMixin, TenantScopedAdminMixin, admi
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

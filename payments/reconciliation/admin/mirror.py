@@ -11,10 +11,10 @@ from payments.reconciliation.models import (
     StripeRefund,
     StripeWebhookEvent,
 )
-from tenants.admin_scoping import TenantScopedAdminMixin
+from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin
 
 
-class MirrorAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
+class MirrorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """The local copy of Stripe, read-only: it changes only by syncs and webhooks."""
 
     list_select_related = ["connector"]
@@ -24,15 +24,6 @@ class MirrorAdmin(TenantScopedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 admin.site.register(
