@@ -723,8 +723,8 @@ def main() -> int:
         pending = unapplied()
         checks.append(("every event applied", pending == 0, f"{pending} with applied_at NULL"))
         log = celery.log.read_text(errors="replace")
-        applied = [int(n) for n in re.findall(r"apply_pay_events\[[^\]]+\] succeeded in [\d.]+s: (\d+)", log)]
-        trouble = len(re.findall(r"apply_pay_events\[[^\]]+\] (?:raised|retry)", log))
+        applied = [int(n) for n in re.findall(r"apply_pending_pay_events\[[^\]]+\] succeeded in [\d.]+s: (\d+)", log)]
+        trouble = len(re.findall(r"apply_pending_pay_events\[[^\]]+\] (?:raised|retry)", log))
         checks.append(
             (
                 "each event applied by exactly one task run",

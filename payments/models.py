@@ -172,7 +172,14 @@ class PayEvent(models.Model):
     class Meta:
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["session", "dedupe_key"], name="pay_event_unique_per_session")]
-        indexes = [models.Index(fields=["session", "applied_at"])]
+        indexes = [
+            # What the applier looks for: stored callbacks not applied yet (a few at most).
+            models.Index(
+                fields=["session", "received_at"],
+                condition=models.Q(applied_at__isnull=True, direction="in"),
+                name="pay_event_unapplied",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.kind} {self.received_at:%H:%M:%S}"

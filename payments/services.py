@@ -14,7 +14,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 
@@ -366,129 +367,179 @@ def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
 # --- Callbacks ------------------------------------------------------------------------
 
 
-def pay_callback_record(*, session: PaySession, raw_params: dict[str, str], kind: str = "status-callback") -> bool:
-    """Store one verified callback (masked, unique by content) and have it applied.
+def pay_callback_record(
+    *, tenant_id: int, session_id: int, raw_params: dict[str, str], kind: str = "status-callback"
+) -> bool:
+    """Store one verified callback (masked, unique by content) and wake the applier.
 
     Returns False for a duplicate, which changes nothing.
     """
-    params = callbacks.normalize(raw_params, source=f"pay callback {session.uuid}")
+    params = callbacks.normalize(raw_params, source=f"pay callback for session {session_id}")
     event = PayEvent(
-        tenant_id=session.tenant_id,
-        session=session,
+        tenant_id=tenant_id,
+        session_id=session_id,
         direction=PayEvent.Direction.INBOUND,
         kind=kind,
         dedupe_key=callbacks.content_key(params),
         payload=params,
         occurred_at=callbacks.occurred_at(params),
     )
-    try:
-        with transaction.atomic():
-            event.save()
-    except IntegrityError:
+    if not _insert_unless_duplicate(event):
         return False
-    transaction.on_commit(lambda: _schedule_apply(session))
+    transaction.on_commit(_wake_applier)
     return True
 
 
-# Callbacks come in bursts (several per keypad entry). One queued apply run per session is
-# enough: later callbacks only enqueue once that run has started (it clears the mark before
-# reading), so nothing is left unapplied and the worker is not flooded with empty runs.
-APPLY_MARK_SECONDS = 60
+def _insert_unless_duplicate(event: PayEvent) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING, one statement: a duplicate is told by the row
+    count, not by an IntegrityError that needs a savepoint around the insert (three
+    round trips and an ORM compile per callback, measured in bench/callbacks.py). Values
+    are prepared by the model's own fields, so the row is the one save() would write."""
+    meta = PayEvent._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    # Identifiers from the model's metadata; every value is a parameter.
+    columns, placeholders = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount == 1
 
 
-def _apply_mark(session: PaySession) -> str:
-    return f"paydesk:pay-apply:{session.uuid}"
+# The applier: one Celery task folds every stored, unapplied callback into its session,
+# for all sessions at once. A callback wakes it only when the wake-up flag (in the cache)
+# is free. A run holds the flag while it works, so callbacks stored meanwhile wake no
+# second run: before letting go it looks once more and carries on if anything came in.
+# Under load one run keeps applying the callbacks of many sessions a batch at a time; when
+# quiet, each callback gets a run of its own at once. Beat also runs it once a minute, as
+# a backstop for a lost task or a cache outage.
+APPLY_FLAG = "paydesk:pay-apply-queued"
+APPLY_FLAG_SECONDS = 60
+APPLY_BATCH_SESSIONS = 100
+APPLY_MAX_BATCHES = 20  # then the run hands over to a fresh one (time limits, fairness)
 
 
-def _schedule_apply(session: PaySession) -> None:
-    from payments.tasks import apply_pay_events
+def _wake_applier() -> None:
+    from payments.tasks import apply_pending_pay_events
 
     try:
-        queued = not cache.add(_apply_mark(session), 1, timeout=APPLY_MARK_SECONDS)
-    except Exception:  # cache down: enqueue anyway, duplicates are harmless
-        logger.warning("cache unavailable; enqueuing apply for session %s unconditionally", session.uuid)
+        queued = not cache.add(APPLY_FLAG, 1, timeout=APPLY_FLAG_SECONDS)
+    except Exception:  # cache down: enqueue anyway, an extra run finds nothing to do
+        logger.warning("cache unavailable; waking the pay event applier unconditionally")
         queued = False
     if not queued:
-        apply_pay_events.delay(session.tenant_id, session.pk)
+        apply_pending_pay_events.delay()
 
 
-def pay_session_apply_events(*, tenant_id: int, session_id: int) -> int:
-    """Fold every stored callback into the session's state. Idempotent: returns how
-    many events this run applied (0 when another run already did)."""
+def _applier_may_stop() -> bool:
+    """Let go of the wake-up flag; False when callbacks came in meanwhile and this run
+    took the flag back to apply them itself."""
+    try:
+        cache.delete(APPLY_FLAG)
+    except Exception:
+        logger.warning("cache unavailable while applying pay events")
+    # After the delete: a callback stored before it did not wake anyone, so it is ours.
+    if not PayEvent.objects.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True).exists():
+        return True
+    try:
+        return not cache.add(APPLY_FLAG, 1, timeout=APPLY_FLAG_SECONDS)  # taken: a new run is on its way
+    except Exception:
+        return False
+
+
+def pay_events_apply_pending(*, batch_sessions: int = APPLY_BATCH_SESSIONS) -> int:
+    """Fold every stored callback not yet applied into its session. Idempotent, and safe
+    to run concurrently (sessions are locked in id order). Returns how many events this
+    run applied."""
+    from payments.tasks import apply_pending_pay_events
+
+    applied = 0
+    for _ in range(APPLY_MAX_BATCHES):
+        sessions, events = _apply_batch(limit=batch_sessions)
+        applied += events
+        if sessions < batch_sessions and _applier_may_stop():
+            return applied
+    apply_pending_pay_events.delay()  # more waiting: a fresh run carries on, with the flag
+    return applied
+
+
+def _apply_batch(*, limit: int) -> tuple[int, int]:
+    """One transaction: lock the sessions with the oldest unapplied callbacks, fold each
+    one's callbacks, save. Returns (sessions locked, events applied)."""
+    inbound = PayEvent.Direction.INBOUND
     with transaction.atomic():
-        # FOR NO KEY UPDATE: concurrent callback INSERTs (their foreign key check) are not blocked.
-        session = (
-            PaySession.objects.select_for_update(no_key=True)
-            .filter(pk=session_id, tenant_id=tenant_id)
-            .order_by()
-            .first()
+        session_ids = list(
+            PayEvent.objects.filter(direction=inbound, applied_at__isnull=True)
+            .values("session_id")
+            .annotate(first=Min("received_at"))
+            .order_by("first")
+            .values_list("session_id", flat=True)[:limit]
         )
-        if session is None:
-            return 0
-        try:
-            cache.delete(_apply_mark(session))  # before reading: a later callback enqueues anew
-        except Exception:
-            logger.warning("cache unavailable while applying session %s", session.uuid)
-        inbound = list(
-            session.events.filter(direction=PayEvent.Direction.INBOUND)
+        if not session_ids:
+            return 0, 0
+        # FOR NO KEY UPDATE, in id order: concurrent callback INSERTs (their foreign key
+        # check) are not blocked, and two runs never wait for each other in a cycle.
+        sessions = list(PaySession.objects.select_for_update(no_key=True).filter(pk__in=session_ids).order_by("pk"))
+        events: dict[int, list[PayEvent]] = {pk: [] for pk in session_ids}
+        for event in (
+            PayEvent.objects.filter(session_id__in=session_ids, direction=inbound)
             .order_by()
-            .only("id", "payload", "occurred_at", "received_at", "dedupe_key", "applied_at")
-        )
-        pending = [e for e in inbound if e.applied_at is None]
-        if not pending:
-            return 0
+            .only("id", "session_id", "payload", "occurred_at", "received_at", "dedupe_key", "applied_at")
+        ):
+            events[event.session_id].append(event)
         now = timezone.now()
-        was_terminal = session.is_terminal
-        state = callbacks.fold(session, inbound)
-        # Masked values and progress always complete the picture, whatever the order they
-        # arrive in; status and result move only while the session is open.
-        updates: dict = {"last_activity_at": now, **state.masked}
-        if state.captured_any:
-            updates.update(
-                required_fields=state.required_fields,
-                last_error_type=state.last_error_type,
-                capturing_field=state.capturing_field,
-            )
-            if session.status in _OPEN:
-                updates["status"] = Status.READY if not state.required_fields else Status.CAPTURING
-        if was_terminal:
-            updates["capturing_field"] = ""
-            if any(e.payload.get("Result") for e in pending):
-                logger.warning("result callback for ended session %s kept, not applied", session.uuid)
-        elif state.result is not None:
-            result = state.result
-            updates.update(
-                status=callbacks.RESULT_STATUS.get(result["Result"], Status.FAILED),
-                result=result["Result"][:40],
-                payment_confirmation_code=result.get("PaymentConfirmationCode", "")[:255],
-                payment_token=result.get("PaymentToken", "")[:255],
-                profile_id=result.get("ProfileId", "")[:255],
-                pay_error_code=result.get("PayErrorCode", "")[:16],
-                payment_error=result.get("PaymentError", ""),
-                connector_error=result.get("ConnectorError", ""),
-                capturing_field="",
-                completed_at=now,
-            )
-        for name, value in updates.items():
-            setattr(session, name, value)
-        session.save(update_fields=[*updates, "updated_at"])
-        PayEvent.objects.filter(pk__in=[e.pk for e in pending]).update(applied_at=now, late=was_terminal)
-        return len(pending)
+        applied, late = [], []
+        for session in sessions:
+            pending = [e for e in events[session.pk] if e.applied_at is None]
+            if not pending:
+                continue  # a concurrent run got here first
+            was_terminal = session.is_terminal
+            updates = _folded_updates(session, events[session.pk], pending, now=now)
+            for name, value in updates.items():
+                setattr(session, name, value)
+            session.save(update_fields=[*updates, "updated_at"])
+            (late if was_terminal else applied).extend(e.pk for e in pending)
+        if applied:
+            PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
+        if late:
+            PayEvent.objects.filter(pk__in=late).update(applied_at=now, late=True)
+    return len(session_ids), len(applied) + len(late)
 
 
-def pay_events_apply_stale(*, older_than_seconds: int = 60) -> int:
-    """Backstop: apply callbacks still unapplied after a while (a lost task, a cache
-    outage). Returns how many sessions were swept."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    stale = (
-        PayEvent.objects.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True, received_at__lt=cutoff)
-        .values_list("tenant_id", "session_id")
-        .distinct()
-    )
-    pairs = list(stale)
-    for tenant_id, session_id in pairs:
-        pay_session_apply_events(tenant_id=tenant_id, session_id=session_id)
-    return len(pairs)
+def _folded_updates(session: PaySession, inbound: list[PayEvent], pending: list[PayEvent], *, now) -> dict:
+    """The session's new field values once all its callbacks are folded."""
+    state = callbacks.fold(session, inbound)
+    # Masked values and progress always complete the picture, whatever the order they
+    # arrive in; status and result move only while the session is open.
+    updates: dict = {"last_activity_at": now, **state.masked}
+    if state.captured_any:
+        updates.update(
+            required_fields=state.required_fields,
+            last_error_type=state.last_error_type,
+            capturing_field=state.capturing_field,
+        )
+        if session.status in _OPEN:
+            updates["status"] = Status.READY if not state.required_fields else Status.CAPTURING
+    if session.is_terminal:
+        updates["capturing_field"] = ""
+        if any(e.payload.get("Result") for e in pending):
+            logger.warning("result callback for ended session %s kept, not applied", session.uuid)
+    elif state.result is not None:
+        result = state.result
+        updates.update(
+            status=callbacks.RESULT_STATUS.get(result["Result"], Status.FAILED),
+            result=result["Result"][:40],
+            payment_confirmation_code=result.get("PaymentConfirmationCode", "")[:255],
+            payment_token=result.get("PaymentToken", "")[:255],
+            profile_id=result.get("ProfileId", "")[:255],
+            pay_error_code=result.get("PayErrorCode", "")[:16],
+            payment_error=result.get("PaymentError", ""),
+            connector_error=result.get("ConnectorError", ""),
+            capturing_field="",
+            completed_at=now,
+        )
+    return updates
 
 
 # --- Expiry ---------------------------------------------------------------------------

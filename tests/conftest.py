@@ -42,6 +42,17 @@ def _tenant_world(slug: str) -> TenantWorld:
     return TenantWorld(tenant, owner, connectors, key, raw, auth_token)
 
 
+@pytest.fixture(autouse=True)
+def _no_apply_run_queued():
+    """Every test starts with no pay-event apply run queued (the flag lives in Redis, which
+    outlives a test's database transaction)."""
+    from django.core.cache import cache
+
+    from payments.services import APPLY_FLAG
+
+    cache.delete(APPLY_FLAG)
+
+
 @pytest.fixture
 def world(db) -> World:
     """Two tenants, each with an owner, three connectors and an all-scopes API key."""

@@ -198,8 +198,9 @@ PAYDESK_PAY_SESSION_EXPIRY_SECONDS = env.int("PAYDESK_PAY_SESSION_EXPIRY_SECONDS
 CELERY_BEAT_SCHEDULE = {
     # Once a minute: expiry only needs minute precision, and the query uses an index.
     "expire-pay-sessions": {"task": "payments.tasks.expire_pay_sessions", "schedule": 60.0},
-    # Once a minute: a backstop for callbacks whose apply task was lost; normally a no-op.
-    "apply-stale-pay-events": {"task": "payments.tasks.apply_stale_pay_events", "schedule": 60.0},
+    # Once a minute: a backstop for callbacks whose wake-up was lost (a task lost with the
+    # broker, a cache outage); normally finds nothing, with one query on a partial index.
+    "apply-pending-pay-events": {"task": "payments.tasks.apply_pending_pay_events", "schedule": 60.0},
     # Every 5 minutes: a scheduled report leaves within 5 minutes of its local time; one
     # indexed query when none is due.
     "reports-deliver-due": {"task": "payments.reports.tasks.enqueue_due_deliveries", "schedule": 300.0},

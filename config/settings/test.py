@@ -7,6 +7,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 from config.settings.base import *  # noqa: E402,F403
 
+# pytest-xdist runs test processes side by side on one Redis database: each its own keys.
+CACHES["default"]["KEY_PREFIX"] = "test-" + os.environ.get("PYTEST_XDIST_WORKER", "main")  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed: tests only
 CELERY_TASK_ALWAYS_EAGER = True  # tasks run in the test's own transaction
 SECURE_SSL_REDIRECT = False

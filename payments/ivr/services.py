@@ -270,7 +270,9 @@ def ivr_pay_event_record(*, payment: IvrPayment, raw_params: dict[str, str], kin
     ("action") or Studio report ("studio-result") on the payment's session, and settle
     the reference it paid. Returns False for a duplicate."""
     params = {k: v for k, v in raw_params.items() if k in PAY_PARAMS}
-    recorded = pay_callback_record(session=payment.pay_session, raw_params=params, kind=kind)
+    recorded = pay_callback_record(
+        tenant_id=payment.tenant_id, session_id=payment.pay_session_id, raw_params=params, kind=kind
+    )
     if params.get("Result") == "success" and payment.reference_id:
         settled = PaymentReference.objects.filter(
             pk=payment.reference_id, tenant_id=payment.tenant_id, status=PaymentReference.Status.OPEN

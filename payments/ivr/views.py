@@ -48,7 +48,7 @@ def _refused() -> HttpResponse:
 
 
 def _verified(request: HttpRequest, tenant) -> bool:
-    if not twilio_signature_ok(request, tenant=tenant):
+    if not twilio_signature_ok(request, auth_token_ciphertext=tenant.twilio_auth_token_ciphertext):
         return False
     return request.POST.get("AccountSid") in ("", None, tenant.twilio_account_sid)
 

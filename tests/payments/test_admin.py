@@ -204,7 +204,7 @@ def _event(s, kind: str, direction: str = "in", **fields) -> PayEvent:
 
 def _callback(s, **params) -> None:
     base = {"AccountSid": s.tenant.twilio_account_sid, "CallSid": s.call_sid, "Sid": s.payment_sid}
-    pay_callback_record(session=s, raw_params={**base, **params})
+    pay_callback_record(tenant_id=s.tenant_id, session_id=s.pk, raw_params={**base, **params})
 
 
 @pytest.fixture

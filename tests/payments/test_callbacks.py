@@ -301,48 +301,124 @@ def test_duplicated_and_shuffled_callbacks_reach_the_in_order_state(world, seed,
             flow = flow + [rng.choice(flow) for _ in range(rng.randint(0, len(flow)))]
             rng.shuffle(flow)
         for params in flow:
-            services.pay_callback_record(session=target, raw_params=params)
-            if rng.random() < 0.7:  # the apply task may run after each callback, or later for several
-                services.pay_session_apply_events(tenant_id=target.tenant_id, session_id=target.pk)
-        services.pay_session_apply_events(tenant_id=target.tenant_id, session_id=target.pk)
+            services.pay_callback_record(tenant_id=target.tenant_id, session_id=target.pk, raw_params=params)
+            if rng.random() < 0.7:  # the applier may run after each callback, or later for several
+                services.pay_events_apply_pending()
+        services.pay_events_apply_pending()
     assert _observable(shuffled) == _observable(in_order)
     assert not PayEvent.objects.filter(session=shuffled, applied_at__isnull=True).exists()
 
 
-def test_a_burst_of_callbacks_queues_one_apply_run_and_nothing_is_left_unapplied(
+def test_a_burst_of_callbacks_wakes_one_apply_run_and_nothing_is_left_unapplied(
     client, session, django_capture_on_commit_callbacks
 ):
     from django.core.cache import cache
 
-    from payments.services import _apply_mark
-
     flow = card_flow(session)
-    cache.add(_apply_mark(session), 1)  # an apply run is already queued for this session
+    cache.add(services.APPLY_FLAG, 1)  # an apply run is already queued
     with django_capture_on_commit_callbacks(execute=True):
         for params in flow[1:4]:
             assert post_callback(client, session, params).status_code == 204
-    assert PayEvent.objects.filter(session=session, applied_at__isnull=True).count() == 3  # not re-queued
-    # the queued run clears the mark first, then applies everything stored so far
-    assert services.pay_session_apply_events(tenant_id=session.tenant_id, session_id=session.pk) == 3
-    assert cache.get(_apply_mark(session)) is None
+    assert PayEvent.objects.filter(session=session, applied_at__isnull=True).count() == 3  # no second run
+    # the queued run applies everything stored so far, then lets go of the flag
+    assert services.pay_events_apply_pending() == 3
+    assert cache.get(services.APPLY_FLAG) is None
     with django_capture_on_commit_callbacks(execute=True):
-        post_callback(client, session, flow[5])  # arrives after the run: queued again, applied
+        post_callback(client, session, flow[5])  # arrives after the run: wakes a new one (eager here)
     session.refresh_from_db()
     assert session.card_expiration == "1230"
     assert not PayEvent.objects.filter(session=session, applied_at__isnull=True).exists()
 
 
-def test_callbacks_whose_apply_task_was_lost_are_swept(client, session):
-    from datetime import timedelta
+def test_callbacks_stored_while_a_run_works_are_applied_by_it_before_it_lets_go(world, monkeypatch):
+    from django.core.cache import cache
 
-    from django.utils import timezone
+    connector = world.acme.connectors["Stripe_Dev"]
+    first, second = (PaySessionFactory(tenant=world.acme.tenant, connector=connector) for _ in range(2))
+    services.pay_callback_record(tenant_id=first.tenant_id, session_id=first.pk, raw_params=card_flow(first)[3])
+    real_batch, batches = services._apply_batch, []
 
-    post_callback(client, session, card_flow(session)[3])  # on_commit never runs: the task is "lost"
+    def batch_then_a_callback_arrives(*, limit):
+        done = real_batch(limit=limit)
+        if not batches:  # while the run works, a callback is stored; the flag is held: no new run
+            services.pay_callback_record(
+                tenant_id=second.tenant_id, session_id=second.pk, raw_params=card_flow(second)[3]
+            )
+            services._wake_applier()
+        batches.append(done)
+        return done
+
+    monkeypatch.setattr(services, "_apply_batch", batch_then_a_callback_arrives)
+    cache.add(services.APPLY_FLAG, 1)  # this run was woken
+    assert services.pay_events_apply_pending() == 2
+    assert batches == [(1, 1), (1, 1)]
+    assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
+    assert cache.get(services.APPLY_FLAG) is None
+
+
+def test_one_apply_run_folds_the_callbacks_of_every_session_with_news(world):
+    sessions = [
+        PaySessionFactory(tenant=w.tenant, connector=w.connectors["Stripe_Dev"], status="capturing")
+        for w in (world.acme, world.acme, world.acme, world.globex)
+    ]
+    for s in sessions:
+        for params in card_flow(s)[:6]:
+            assert services.pay_callback_record(tenant_id=s.tenant_id, session_id=s.pk, raw_params=params)
+    # Two sessions per transaction: the run goes on until nothing is left.
+    assert services.pay_events_apply_pending(batch_sessions=2) == 6 * len(sessions)
+    for s in sessions:
+        s.refresh_from_db()
+        assert (s.card_last4, s.card_expiration, s.status) == ("4242", "1230", "capturing")
+        assert s.required_fields == ["security-code", "postal-code"]
+    assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
+    assert services.pay_events_apply_pending() == 0  # nothing left: a run finds nothing to do
+
+
+def test_a_long_apply_run_hands_over_to_a_fresh_one(world, monkeypatch):
+    connector = world.acme.connectors["Stripe_Dev"]
+    sessions = [PaySessionFactory(tenant=world.acme.tenant, connector=connector, status="capturing") for _ in range(3)]
+    for s in sessions:
+        services.pay_callback_record(tenant_id=s.tenant_id, session_id=s.pk, raw_params=card_flow(s)[3])
+    monkeypatch.setattr(services, "APPLY_MAX_BATCHES", 1)
+    # This run applies one batch of one session, then wakes the next run (eager here), ...
+    assert services.pay_events_apply_pending(batch_sessions=1) == 1
+    assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
+
+
+def test_a_duplicate_is_told_apart_and_the_stored_row_is_what_the_model_would_write(session):
+    params = card_flow(session)[3]
+    assert services.pay_callback_record(tenant_id=session.tenant_id, session_id=session.pk, raw_params=params)
+    assert not services.pay_callback_record(tenant_id=session.tenant_id, session_id=session.pk, raw_params=params)
+    (event,) = PayEvent.objects.filter(session=session)
+    assert (event.tenant_id, event.direction, event.kind) == (session.tenant_id, "in", "status-callback")
+    assert event.payload == {k: v for k, v in params.items() if v != ""}
+    assert event.occurred_at.isoformat() == "2026-11-21T10:00:03+00:00"
+    assert event.received_at is not None
+    defaults = (event.applied_at, event.late, event.idempotency_key, event.response, event.http_status)
+    assert defaults == (None, False, "", {}, None)
+
+
+def test_the_callback_target_is_the_session_its_token_names(world):
+    from payments.selectors import pay_session_for_callback
+
+    session = PaySessionFactory(tenant=world.globex.tenant, connector=world.globex.connectors["Stripe_Dev"])
+    target = pay_session_for_callback(token=session.callback_token)
+    assert (target.session_id, target.session_uuid, target.tenant_id) == (session.pk, session.uuid, session.tenant_id)
+    assert target.twilio_account_sid == world.globex.tenant.twilio_account_sid
+    assert target.twilio_auth_token_ciphertext == world.globex.tenant.twilio_auth_token_ciphertext
+    assert pay_session_for_callback(token=session.callback_token.swapcase() + "!") is None
+
+
+def test_callbacks_whose_wake_up_was_lost_are_applied_by_the_beat_backstop(client, session):
+    from django.core.cache import cache
+
+    from payments.tasks import apply_pending_pay_events
+
+    cache.add(services.APPLY_FLAG, 1)  # a run was queued, then lost with the broker
+    post_callback(client, session, card_flow(session)[3])
     event = PayEvent.objects.get(session=session)
     assert event.applied_at is None
-    assert services.pay_events_apply_stale(older_than_seconds=60) == 0  # too recent to sweep
-    PayEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(minutes=5))
-    assert services.pay_events_apply_stale(older_than_seconds=60) == 1
+    assert apply_pending_pay_events.apply().get() == 1  # what beat runs once a minute
     session.refresh_from_db()
     assert session.card_last4 == "4242"
     assert PayEvent.objects.get(pk=event.pk).applied_at is not None
