@@ -103,7 +103,7 @@ if not DEBUG and not REDIS_URL:
     raise ImproperlyConfigured("REDIS_URL must be set in the environment when DEBUG is off.")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
