@@ -94,6 +94,14 @@ if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DEBUG is off.")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The first run writes from several threads at once (runserver serves Twilio's callbacks
+    # while tasks run in-process). BEGIN IMMEDIATE takes the write lock when a transaction
+    # starts, so it waits its turn; a deferred one that read first and then writes fails at
+    # once with "database is locked". WAL lets reads go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL;"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
