@@ -422,3 +422,22 @@ def test_callbacks_whose_wake_up_was_lost_are_applied_by_the_beat_backstop(clien
     session.refresh_from_db()
     assert session.card_last4 == "4242"
     assert PayEvent.objects.get(pk=event.pk).applied_at is not None
+
+
+def test_the_beat_entry_of_the_removed_stale_sweep_is_dropped_by_its_migration(db):
+    import importlib
+
+    from django.apps import apps
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_minute = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    for name, task in [
+        ("apply-stale-pay-events", "payments.tasks.apply_stale_pay_events"),
+        ("apply-pending-pay-events", "payments.tasks.apply_pending_pay_events"),
+    ]:
+        PeriodicTask.objects.create(name=name, task=task, interval=every_minute)
+    migration = importlib.import_module("payments.migrations.0003_drop_stale_sweep_beat_entry")
+    migration.drop(apps, None)
+    assert list(PeriodicTask.objects.filter(name__contains="pay-events").values_list("name", flat=True)) == [
+        "apply-pending-pay-events"
+    ]
