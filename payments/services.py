@@ -5,6 +5,7 @@ lock is held across the network); state changes are conditional updates, so a ra
 request or a redelivered task finds the work already done and changes nothing.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -396,16 +397,22 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
     count, not by an IntegrityError that needs a savepoint around the insert (three
     round trips and an ORM compile per callback, measured in bench/callbacks.py). Values
     are prepared by the model's own fields, so the row is the one save() would write."""
+    fields, sql = _event_insert(connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _event_insert(vendor: str) -> tuple[list, str]:
+    """PayEvent's columns and its INSERT statement, built once per database vendor."""
     meta = PayEvent._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     # Identifiers from the model's metadata; every value is a parameter.
     columns, placeholders = ", ".join(qn(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return cursor.rowcount == 1
+    return fields, f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"  # noqa: S608
 
 
 # The applier: one Celery task folds every stored, unapplied callback into its session,
@@ -425,15 +432,20 @@ APPLY_MAX_BATCHES = 20  # then the run hands over to a fresh one (time limits, f
 APPLY_LINGER_SECONDS = 0.05
 
 
+def _take_apply_flag() -> bool:
+    """True when this caller took the wake-up flag, or cannot tell (cache down: acting
+    as if it were free costs at most a run that finds nothing to do)."""
+    try:
+        return cache.add(APPLY_FLAG, 1, timeout=APPLY_FLAG_SECONDS)
+    except Exception:
+        logger.warning("cache unavailable; treating the pay event applier's flag as free")
+        return True
+
+
 def _wake_applier() -> None:
     from payments.tasks import apply_pending_pay_events
 
-    try:
-        queued = not cache.add(APPLY_FLAG, 1, timeout=APPLY_FLAG_SECONDS)
-    except Exception:  # cache down: enqueue anyway, an extra run finds nothing to do
-        logger.warning("cache unavailable; waking the pay event applier unconditionally")
-        queued = False
-    if not queued:
+    if _take_apply_flag():
         apply_pending_pay_events.delay()
 
 
@@ -447,10 +459,7 @@ def _applier_may_stop() -> bool:
     # After the delete: a callback stored before it did not wake anyone, so it is ours.
     if not PayEvent.objects.filter(direction=PayEvent.Direction.INBOUND, applied_at__isnull=True).exists():
         return True
-    try:
-        return not cache.add(APPLY_FLAG, 1, timeout=APPLY_FLAG_SECONDS)  # taken: a new run is on its way
-    except Exception:
-        return False
+    return not _take_apply_flag()  # not taken: a callback took it, and a new run is on its way
 
 
 def pay_events_apply_pending(*, batch_sessions: int = APPLY_BATCH_SESSIONS) -> int:
