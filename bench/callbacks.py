@@ -7,8 +7,11 @@ Starts, on loopback only and always stops again: a fresh PostgreSQL database
 DEBUG off (2 sync workers), and a Celery worker (prefork, concurrency 2). One tenant, and
 pay sessions whose signed callbacks (capture sequences, plus exact redeliveries) are
 posted by a client of fixed concurrency, in rounds alternating with GET /healthz so the
-machine's noise falls on both sides. Between rounds it waits until Celery has applied
-everything, so a round never pays for the previous round's work.
+machine's noise falls on both sides. Each round also posts the same signed bodies to a
+bench-only store-only view (bench/stack/urls.py: parse the form, commit one row): the
+floor any endpoint that stores a callback before answering pays on this machine. Between
+rounds it waits until Celery has applied everything, so a round never pays for the
+previous round's work.
 
 It prints throughput and latency per side and their ratio (the goal is callbacks at half
 the throughput of /healthz or better), then checks "exactly once": every callback
@@ -43,6 +46,8 @@ BIN = Path(sys.executable).parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REDIS_DB = 14
 GOAL = 0.5
+STORE_ONLY_TABLE = "bench_store_only"  # written by bench/stack/urls.py's store-only view
+STORE_ONLY_PATH = "/bench/store-only/"
 
 
 # --- Processes ------------------------------------------------------------------------
@@ -512,9 +517,11 @@ def check_statuses(segments: list[Segment], side: str, ok: int, expected: int) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=3000, help="total requests, both sides (default 3000)")
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="healthz + callbacks (3000); store-only: as callbacks"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
-    parser.add_argument("--rounds", type=int, default=3, help="measured healthz/callbacks pairs after the warm-up")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds after the warm-up")
     parser.add_argument("--duplicates", type=float, default=0.1, help="share of callbacks redelivered (0.1)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker; >1 means gthread")
@@ -559,6 +566,8 @@ def main() -> int:
         t0 = time.monotonic()
         run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env=env)
         t_migrate = time.monotonic() - t0
+        with psycopg.connect(f"{PG_ADMIN} dbname={args.db_name}", autocommit=True) as conn:
+            conn.execute(f"CREATE TABLE {STORE_ONLY_TABLE} (id bigserial PRIMARY KEY, body text NOT NULL)")
 
         account_sid, auth_token = "AC" + secrets.token_hex(16), secrets.token_hex(16)
         callback_target = args.requests // 2
@@ -596,7 +605,8 @@ def main() -> int:
                     "--log-level",
                     "warning",
                 ],
-                env=as_role(env, "web"),
+                # Production settings plus the bench's store-only view (bench/stack/).
+                env={**as_role(env, "web"), "DJANGO_SETTINGS_MODULE": "bench.stack.settings"},
                 logdir=logdir,
             )
         )
@@ -675,11 +685,14 @@ def main() -> int:
             f"round 0 warms up",
             flush=True,
         )
+        store_only_sent = 0
         for rnd in range(args.rounds + 1):
-            for side, requests in (
-                ("healthz", [healthz] * per_round),
-                ("callbacks", cbs.requests[rnd * chunk : (rnd + 1) * chunk]),
-            ):
+            callbacks = cbs.requests[rnd * chunk : (rnd + 1) * chunk]
+            # The same signed bodies, to the floor view: parse the form, commit one row.
+            store_only = [(method, STORE_ONLY_PATH, *rest) for method, _path, *rest in callbacks]
+            store_only_sent += len(store_only)
+            sides = (("healthz", [healthz] * per_round), ("store-only", store_only), ("callbacks", callbacks))
+            for side, requests in sides:
                 seg = Segment(side, rnd)
                 wait_until("celery idle before the next segment", quiet, timeout=120, alive=procs)
                 before, cpu0 = {g: sched(p) for g, p in group_pids().items()}, time.process_time()
@@ -694,7 +707,7 @@ def main() -> int:
                 seg.cpu["client"] = time.process_time() - cpu0
                 segments.append(seg)
                 print(
-                    f"  round {rnd} {side:9s} {seg.n:5d} req {seg.n / seg.wall:7.1f} req/s  "
+                    f"  round {rnd} {side:10s} {seg.n:5d} req {seg.n / seg.wall:7.1f} req/s  "
                     f"p50 {pct(seg.latencies, 0.5) * 1e3:6.1f} ms  p99 {pct(seg.latencies, 0.99) * 1e3:6.1f} ms  "
                     f"celery done {seg.drain:5.2f}s later",
                     flush=True,
@@ -705,7 +718,12 @@ def main() -> int:
         checks = [
             ("every callback answered 204", *check_statuses(segments, "callbacks", 204, len(cbs.requests))),
             ("every healthz answered 200", *check_statuses(segments, "healthz", 200, per_round * (args.rounds + 1))),
+            ("every store-only answered 204", *check_statuses(segments, "store-only", 204, store_only_sent)),
         ]
+        (floor_rows,) = db.execute(f"SELECT count(*) FROM {STORE_ONLY_TABLE}").fetchone()
+        checks.append(
+            ("store-only committed a row per request", floor_rows == store_only_sent, f"{floor_rows}/{store_only_sent}")
+        )
         stored = dict(
             db.execute(
                 "SELECT session_id, count(*) FROM payments_payevent WHERE direction = 'in' GROUP BY session_id"
@@ -779,16 +797,26 @@ def main() -> int:
                 "waits": {k: v / samples for k, v in sorted(waits.items(), key=lambda kv: -kv[1])},
             }
 
-        hz, cb = side("healthz"), side("callbacks")
-        ratio = cb["rps"] / hz["rps"]
-        pairs = [c.n / c.wall / (h.n / h.wall) for h, c in zip(measured[::2], measured[1::2], strict=True)]
+        hz, so, cb = side("healthz"), side("store-only"), side("callbacks")
+        ratio, floor = cb["rps"] / hz["rps"], so["rps"] / hz["rps"]
+
+        def per_round(num: str, den: str) -> list[float]:
+            rps = {(s.round, s.side): s.n / s.wall for s in measured}
+            return [rps[r, num] / rps[r, den] for r in range(1, args.rounds + 1)]
+
+        def ratio_line(label: str, value: float, rounds: list[float]) -> str:
+            return (
+                f"ratio {label} throughput: {value:.2f} (per round {', '.join(f'{p:.2f}' for p in rounds)}; "
+                f"median {statistics.median(rounds):.2f})"
+            )
+
         server = (
             f"gunicorn {args.workers} sync workers"
             if args.threads == 1
             else f"gunicorn {args.workers} gthread workers x {args.threads} threads"
         )
         print(
-            f"\n== callbacks vs healthz: rounds 1-{args.rounds}, client concurrency {args.concurrency}, "
+            f"\n== callbacks vs store-only vs healthz: rounds 1-{args.rounds}, client concurrency {args.concurrency}, "
             f"{server}, celery prefork 2"
         )
         print(f"{'':10s} {'':8s} {'':7s} {'':7s} {'':7s} | ms per request on a CPU (and waiting for one)")
@@ -796,7 +824,7 @@ def main() -> int:
             f"{'side':10s} {'requests':>8s} {'req/s':>7s} {'p50 ms':>7s} {'p99 ms':>7s} | "
             f"{'web':>12s} {'database':>12s} {'celery':>12s} {'client':>6s}"
         )
-        for name, r in (("healthz", hz), ("callbacks", cb)):
+        for name, r in (("healthz", hz), ("store-only", so), ("callbacks", cb)):
             c, q = r["cpu"], r["runq"]
             print(
                 f"{name:10s} {r['n']:8d} {r['rps']:7.1f} {r['p50']:7.1f} {r['p99']:7.1f} | "
@@ -804,7 +832,7 @@ def main() -> int:
                 + f" {c['client']:6.2f}"
             )
         if args.threads == 1:
-            for name, r in (("healthz", hz), ("callback", cb)):
+            for name, r in (("healthz", hz), ("store-only", so), ("callback", cb)):
                 busy = args.workers * r["wall"] * 1e3 / r["n"]
                 print(
                     f"a web worker's time per {name}: {busy:.2f} ms = {r['cpu']['web']:.2f} on a CPU "
@@ -818,10 +846,11 @@ def main() -> int:
         # On a saturated machine throughput follows CPU per request; CPU per request barely
         # depends on the neighbours, so it is the steadier reading of the same ratio.
         server_cpu = {name: sum(r["cpu"][g] for g in ("web", "db", "worker")) for name, r in (("hz", hz), ("cb", cb))}
-        print(
-            f"ratio callbacks/healthz throughput: {ratio:.2f} (per round {', '.join(f'{p:.2f}' for p in pairs)}; "
-            f"median {statistics.median(pairs):.2f})"
-        )
+        print(ratio_line("callbacks/healthz", ratio, per_round("callbacks", "healthz")))
+        # The floor: no endpoint that commits the callback before answering does better
+        # than this on the machine at hand, whatever else it leaves out.
+        print(ratio_line("store-only/healthz (the floor)", floor, per_round("store-only", "healthz")))
+        print(ratio_line("callbacks/store-only", cb["rps"] / so["rps"], per_round("callbacks", "store-only")))
         print(
             f"ratio healthz/callbacks CPU per request: web {hz['cpu']['web'] / cb['cpu']['web']:.2f}, "
             f"web+database+celery {server_cpu['hz'] / server_cpu['cb']:.2f} "
