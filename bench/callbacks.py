@@ -42,12 +42,14 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as bench/callbacks.py, the project is one level up
+
+from bench.stack import STORE_ONLY_PATH, STORE_ONLY_TABLE  # noqa: E402  (after the path)
+
 BIN = Path(sys.executable).parent
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REDIS_DB = 14
 GOAL = 0.5
-STORE_ONLY_TABLE = "bench_store_only"  # written by bench/stack/urls.py's store-only view
-STORE_ONLY_PATH = "/bench/store-only/"
 
 
 # --- Processes ------------------------------------------------------------------------
@@ -146,7 +148,6 @@ def sched_delta(before: dict, after: dict) -> tuple[float, float]:
 
 def setup_world() -> None:
     """Runs in a subprocess with the bench environment: spec on stdin, sessions on stdout."""
-    sys.path.insert(0, str(ROOT))  # run as bench/callbacks.py, the project is one level up
     import django
 
     django.setup()
@@ -800,8 +801,9 @@ def main() -> int:
         hz, so, cb = side("healthz"), side("store-only"), side("callbacks")
         ratio, floor = cb["rps"] / hz["rps"], so["rps"] / hz["rps"]
 
+        rps = {(s.round, s.side): s.n / s.wall for s in measured}
+
         def per_round(num: str, den: str) -> list[float]:
-            rps = {(s.round, s.side): s.n / s.wall for s in measured}
             return [rps[r, num] / rps[r, den] for r in range(1, args.rounds + 1)]
 
         def ratio_line(label: str, value: float, rounds: list[float]) -> str:

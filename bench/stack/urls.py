@@ -13,10 +13,8 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from bench.stack import STORE_ONLY_PATH, STORE_ONLY_TABLE
 from config.urls import urlpatterns as paydesk_urlpatterns
-
-# Created by bench/callbacks.py after migrating its database; not a Paydesk model.
-STORE_ONLY_TABLE = "bench_store_only"
 
 
 @csrf_exempt
@@ -27,4 +25,4 @@ def store_only(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-urlpatterns = [path("bench/store-only/", store_only), *paydesk_urlpatterns]
+urlpatterns = [path(STORE_ONLY_PATH.removeprefix("/"), store_only), *paydesk_urlpatterns]
