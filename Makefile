@@ -31,8 +31,8 @@ run: install ## First look: SQLite, in-process tasks, simulators, demo tenant, h
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@trap 'kill $$(jobs -p) 2>/dev/null' EXIT INT TERM; \
-	$(PY) -m connectors.simulators.localstripe_server --host 127.0.0.1 --port $(LOCALSTRIPE_PORT) --quiet & \
-	$(PY) -m connectors.simulators.twilio_pay serve --host 127.0.0.1 --port $(TWILIO_SIM_PORT) \
+	$(PY) -m simulators.localstripe_server --host 127.0.0.1 --port $(LOCALSTRIPE_PORT) --quiet & \
+	$(PY) -m simulators.twilio_pay serve --host 127.0.0.1 --port $(TWILIO_SIM_PORT) \
 		--stripe-api-base http://127.0.0.1:$(LOCALSTRIPE_PORT) & \
 	$(PY) manage.py runserver 127.0.0.1:8000
 

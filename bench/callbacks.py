@@ -152,8 +152,8 @@ def setup_world() -> None:
 
     django.setup()
     from connectors.services import connector_create
-    from payments import callbacks
-    from payments.models import PaySession
+    from payments.sessions import callbacks
+    from payments.sessions.models import PaySession
     from tenants.services import Actor, tenant_create
 
     spec = json.load(sys.stdin)

@@ -14,7 +14,7 @@ each in a fresh process so that its peak memory is its own:
 
 * export: what GET /api/v1/reports/payments?format=csv and an export job run: the
   export query through a server-side cursor, every row shaped in Python (local and UTC
-  times, amounts in major units through payments.money, formula neutralisation), CSV
+  times, amounts in major units through core.money, formula neutralisation), CSV
   written in 64 KB chunks, to /dev/null;
 * COPY: `COPY (<the export's own SQL>) TO STDOUT (FORMAT csv)`, read in chunks, to
   /dev/null: the same query, the same rows, PostgreSQL's formatting alone.

@@ -61,7 +61,7 @@ def start_localstripe() -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process; read if it fails to start
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connectors.simulators.localstripe_server", "--port", str(port), "--quiet"],
+        [sys.executable, "-m", "simulators.localstripe_server", "--port", str(port), "--quiet"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=log,
@@ -186,7 +186,7 @@ def build_world(n: int, url: str, creators: int):
     from django.utils import timezone
 
     from connectors.services import connector_create
-    from payments.models import PaySession
+    from payments.sessions.models import PaySession
     from tenants.services import Actor, tenant_create
 
     actor = Actor.system("bench")
@@ -281,9 +281,9 @@ def run_naive(connector, sample: list[int] | None = None):
     from django.utils import timezone
 
     from connectors import stripe as edge
-    from payments.models import PaySession
     from payments.reconciliation import matching, stripe_only, sync
     from payments.reconciliation.mirror import mirror_upsert
+    from payments.sessions.models import PaySession
 
     started = timezone.now()
     sync.sync_state(connector)
@@ -375,7 +375,7 @@ def main() -> int:
         ours = measure("list sync (this issue)", run_list_sync, connector, counter, reconciled)
         sample = None
         if 0 < args.naive_sample < reconciled:
-            from payments.models import PaySession
+            from payments.sessions.models import PaySession
 
             with_result = PaySession.objects.filter(connector=connector).exclude(result="")
             sample = list(with_result.order_by("?").values_list("pk", flat=True)[: args.naive_sample])

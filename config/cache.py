@@ -4,7 +4,7 @@ Django's RedisCacheClient builds a new `redis.Redis` object for every cache call
 cost more CPU than the call itself (121 us against 87 us for a SET NX on this machine;
 cache.add 261 us in all). A redis client is safe to share and the pool already is shared,
 so keeping the client changes nothing else. Every status callback makes a cache call
-(payments.services._wake_applier).
+(payments.sessions.services._wake_applier).
 """
 
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache

@@ -16,7 +16,7 @@ _PAIR = re.compile(
 
 
 def redact_text(text: str) -> str:
-    from payments.cardsafe import mask_card_numbers
+    from core.cardsafe import mask_card_numbers
 
     text = _PAIR.sub(lambda m: f"{m['key']}{m['sep']}[redacted]", text)
     return mask_card_numbers(text)[0]

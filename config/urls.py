@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from connectors.api.views import ConnectorViewSet
-from payments import webhooks
-from payments.api.views import PaySessionViewSet
+from payments.sessions import webhooks
+from payments.sessions.api.views import PaySessionViewSet
 from tenants.api.views import TenantView
 
 router = SimpleRouter()

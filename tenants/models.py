@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from payments.money import validate_currency
+from core.money import validate_currency
 from tenants.crypto import EncryptedSecretField
 
 twilio_account_sid_validator = RegexValidator(

@@ -48,7 +48,7 @@ def _no_apply_run_queued():
     outlives a test's database transaction)."""
     from django.core.cache import cache
 
-    from payments.services import APPLY_FLAG
+    from payments.sessions.services import APPLY_FLAG
 
     cache.delete(APPLY_FLAG)
 

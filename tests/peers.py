@@ -24,8 +24,8 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from connectors.simulators import twilio_pay
-from connectors.simulators.twilio_pay import SimulatorClient
+from simulators import twilio_pay
+from simulators.twilio_pay import SimulatorClient
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCALSTRIPE_START_DEADLINE_S = 20.0
@@ -50,7 +50,7 @@ def localstripe_url() -> Iterator[str]:
             [
                 sys.executable,
                 "-m",
-                "connectors.simulators.localstripe_server",
+                "simulators.localstripe_server",
                 "--host",
                 "127.0.0.1",
                 "--port",

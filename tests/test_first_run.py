@@ -16,8 +16,8 @@ from django.core.management import call_command
 from django.db import connection
 call_command("migrate", verbosity=0)
 from connectors.services import connector_create
-from payments import callbacks, services
-from payments.models import PayEvent, PaySession
+from payments.sessions import callbacks, services
+from payments.sessions.models import PayEvent, PaySession
 from tenants.services import Actor, tenant_create
 
 actor = Actor.system("test")

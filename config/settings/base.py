@@ -52,10 +52,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "tenants",
     "connectors",
-    "payments",
+    "payments.sessions",
     "payments.ivr",
     "payments.reconciliation",
     "payments.reports",
+    "simulators",  # dev tooling commands only: seed_demo, simulate_payment, simulate_ivr_call
 ]
 
 MIDDLEWARE = [

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from connectors import twilio as twilio_edge
 from connectors.models import ConnectorInstance
-from payments import money
+from core import money
 from payments.ivr import services, twiml
 from payments.ivr.models import CARD_TYPES, PaymentFlow, PaymentReference
 from payments.ivr.prompts import PROMPTS, Speaker, placeholder_errors

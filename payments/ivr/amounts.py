@@ -1,7 +1,7 @@
 """Amounts on the phone: what the caller keys in, and how an amount is spoken.
 
 Pure functions (no database, no I/O). Every conversion between minor units and a
-decimal amount goes through payments.money; here there is only keypad text and words.
+decimal amount goes through core.money; here there is only keypad text and words.
 
 Keying in (the two modes of PaymentFlow.amount_entry):
 
@@ -16,7 +16,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from payments import money
+from core import money
 
 MAX_WHOLE_DIGITS = 6  # Twilio takes amounts below 1,000,000 (twilio-pay.md §1.1)
 

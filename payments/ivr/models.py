@@ -13,8 +13,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
-from payments.money import validate_currency
+from core.money import validate_currency
+from payments.sessions.models import PaySession
 from tenants.models import ApiKey, Tenant
 
 # <Pay language> for cards (twilio-pay.md §3.1); <Say> and <Gather> take the same codes.

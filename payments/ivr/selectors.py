@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from payments.ivr.models import IvrPayment, PaymentFlow, PaymentReference
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 from tenants.models import Tenant
 
 

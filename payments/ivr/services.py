@@ -2,7 +2,7 @@
 flows run on calls.
 
 An IVR payment is a `payments.PaySession` with channel "ivr": its <Pay> status callbacks
-and action request are stored and folded by payments.services (pay_callback_record), so
+and action request are stored and folded by payments.sessions.services (pay_callback_record), so
 IVR sessions have the agent sessions' guarantees (unique by content, folded in order, a
 final result is final).
 """
@@ -15,12 +15,12 @@ from django.utils import timezone
 
 from config.errors import Conflict
 from connectors.models import ConnectorInstance
-from payments import callbacks
 from payments.ivr import twiml
 from payments.ivr.models import CARD_TYPES, IvrPayment, PaymentFlow, PaymentReference
 from payments.ivr.prompts import PROMPTS, placeholder_errors
-from payments.models import PayEvent, PaySession
-from payments.services import SessionRequest, pay_callback_record
+from payments.sessions import callbacks
+from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.services import SessionRequest, pay_callback_record
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record
 

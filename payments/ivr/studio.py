@@ -14,10 +14,10 @@ PascalCase fields) follow the <Pay> action parameters; Twilio does not document 
 (twilio-pay.md, open question 9).
 """
 
+from core.money import exponent, to_major_string
 from payments.ivr import amounts, twiml
 from payments.ivr.models import PaymentFlow
 from payments.ivr.prompts import Speaker
-from payments.money import exponent, to_major_string
 
 PAY_WIDGET = "capture_payment"
 # Capture Payments transitions (twilio-pay.md §5); every one is reported to Paydesk.

@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.urls import reverse
 
+from core.money import exponent, parse_major, to_major_string
 from payments.ivr import amounts
 from payments.ivr.models import PaymentFlow
 from payments.ivr.prompts import Speaker
-from payments.models import PaySession
-from payments.money import exponent, parse_major, to_major_string
-from payments.services import paydesk_reference
+from payments.sessions.models import PaySession
+from payments.sessions.services import paydesk_reference
 
 Source, Entry = PaymentFlow.AmountSource, PaymentFlow.AmountEntry
 

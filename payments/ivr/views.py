@@ -26,12 +26,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from connectors import twilio as twilio_edge
+from core.money import parse_major
 from payments.ivr import amounts, selectors, services, twiml
 from payments.ivr.amounts import AmountError
 from payments.ivr.models import MAX_FLOW_ATTEMPTS, PaymentFlow, PaymentReference
 from payments.ivr.prompts import Speaker
-from payments.money import parse_major
-from payments.webhooks import twilio_signature_ok
+from payments.sessions.webhooks import twilio_signature_ok
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
 from payments.reconciliation.items import SESSION_REASONS, Difference, items_sync
 from payments.reconciliation.models import (
     DIFFERENCES,
@@ -32,6 +31,7 @@ from payments.reconciliation.models import (
     StripePaymentIntent,
     StripeRefund,
 )
+from payments.sessions.models import PaySession
 
 BATCH = 500
 # States whose record names the charge that accounts for the session's payment.

@@ -68,7 +68,7 @@ _REFERENCE = re.compile(r"Paydesk ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 
 def paydesk_ref(*texts) -> uuid.UUID | None:
-    """The session uuid in the first `Paydesk <uuid>` found (payments.services.paydesk_reference)."""
+    """The session uuid in the first `Paydesk <uuid>` found (payments.sessions.services.paydesk_reference)."""
     for text in texts:
         if isinstance(text, dict):
             found = paydesk_ref(*text.values())

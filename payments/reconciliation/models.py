@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import models
 
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
+from payments.sessions.models import PaySession
 from tenants.models import Tenant
 
 

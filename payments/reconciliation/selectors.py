@@ -5,9 +5,9 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
 from payments.reconciliation.items import stripe_dashboard_url
 from payments.reconciliation.models import ConnectorSyncState, ReconciliationItem, SessionReconciliation
+from payments.sessions.models import PaySession
 from tenants.models import Tenant
 
 

@@ -18,7 +18,7 @@ from connectors import stripe as edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from connectors.services import connector_stripe_webhook_secret
-from payments.cardsafe import mask_card_numbers, tripwire_fired
+from core.cardsafe import mask_card_numbers, tripwire_fired
 from payments.reconciliation import matching, stripe_only, sync
 from payments.reconciliation.mirror import MODELS, mirror_upsert
 from payments.reconciliation.models import ReconciliationItem, StripeWebhookEvent

@@ -6,7 +6,6 @@ only, is recovered from them: its record links the charge, and an item is opened
 from datetime import datetime
 
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
 from payments.reconciliation.items import CHARGE_REASONS, Difference, items_sync
 from payments.reconciliation.matching import (
     LINKED,
@@ -19,6 +18,7 @@ from payments.reconciliation.matching import (
     stripe_side,
 )
 from payments.reconciliation.models import ReconciliationItem, SessionReconciliation, State, StripeCharge
+from payments.sessions.models import PaySession
 
 
 def find_stripe_only(*, connector: ConnectorInstance, now: datetime) -> int:

@@ -1,10 +1,10 @@
 """What every report's cells share: column kinds, formula neutralisation, money as text
-(CSV) or as a typed number (XLSX). Money is converted by payments.money only.
+(CSV) or as a typed number (XLSX). Money is converted by core.money only.
 
 Formula neutralisation: a text value that starts with `=`, `+`, `-`, `@`, a tab or a
 carriage return (OWASP's list) is written with a leading apostrophe, in CSV and XLSX
 alike, so no spreadsheet runs it. Only text is neutralised: amounts are written from
-integers by payments.money, so a negative amount ("-12.50") is a plain number, never a
+integers by core.money, so a negative amount ("-12.50") is a plain number, never a
 formula, and stays a number (a numeric cell in XLSX; in CSV a value matching
 `-?digits[.digits]`, which spreadsheets read as a number).
 """
@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
 
-from payments import money
+from core import money
 
 TEXT = "text"  # from outside (partners, Twilio, Stripe, tenants): neutralised
 CODE = "code"  # Paydesk's own vocabulary (status, channel, currency...): written as is

@@ -21,7 +21,6 @@ from django.shortcuts import get_object_or_404
 
 from config.errors import ServiceError
 from connectors.models import ConnectorInstance
-from payments.models import PaySession
 from payments.reconciliation.models import (
     ReconciliationItem,
     SessionReconciliation,
@@ -34,6 +33,7 @@ from payments.reconciliation.models import (
 from payments.reconciliation.selectors import item_list
 from payments.reports.filters import ReportFilter
 from payments.reports.models import ExportJob, SavedReport
+from payments.sessions.models import PaySession
 from tenants.models import Tenant
 
 CHUNK_SIZE = 2000

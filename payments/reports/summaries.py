@@ -46,7 +46,7 @@ def _text(value) -> str:
 
 
 class TypedTable:
-    """CSV rows from typed rows: dates in ISO 8601, amounts through payments.money."""
+    """CSV rows from typed rows: dates in ISO 8601, amounts through core.money."""
 
     title = ""
     columns: list[Column] = []

@@ -2,7 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
-import payments.money
+import core.money
 import tenants.crypto
 import tenants.models
 import uuid
@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('twilio_auth_token_last4', models.CharField(editable=False, max_length=4)),
                 ('status', models.CharField(choices=[('active', 'Active'), ('suspended', 'Suspended')], default='active', max_length=16)),
                 ('time_zone', models.CharField(default='UTC', max_length=64, validators=[tenants.models.validate_time_zone])),
-                ('default_currency', models.CharField(default='USD', max_length=3, validators=[payments.money.validate_currency])),
+                ('default_currency', models.CharField(default='USD', max_length=3, validators=[core.money.validate_currency])),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],

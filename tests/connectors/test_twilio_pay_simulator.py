@@ -24,7 +24,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from connectors.simulators.twilio_pay import SimulatorError, rules, twilio_signature
+from simulators.twilio_pay import SimulatorError, rules, twilio_signature
 from tests.peers import CallbackSink, TwilioSim
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -593,7 +593,7 @@ def test_ach_debit_succeeds_with_a_deterministic_synthetic_id(pay: Pay) -> None:
     pay.update(payment.sid, status="complete")
     final = pay.last()
     assert final["Result"] == "success" and re.fullmatch(r"py_[0-9a-f]{24}", final["PaymentConfirmationCode"])
-    from connectors.simulators.twilio_pay.gateway import ach_outcome
+    from simulators.twilio_pay.gateway import ach_outcome
 
     assert final["PaymentConfirmationCode"] == ach_outcome(payment.sid, charging=True, token_type="").confirmation_code
 
@@ -631,7 +631,7 @@ def test_keypad_cli_prints_the_json_answer(pay: Pay) -> None:
         [
             sys.executable,
             "-m",
-            "connectors.simulators.twilio_pay",
+            "simulators.twilio_pay",
             "keypad",
             "--url",
             pay.sim.url,

@@ -21,7 +21,7 @@ import pytest
 
 from connectors import twilio as twilio_edge
 from connectors.base import ConnectorError
-from payments.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
+from payments.sessions.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
 
 pytestmark = pytest.mark.django_db
 

@@ -102,7 +102,7 @@ class IvrDesk:
 
     def call(self, flow, *, tw=None, gather=(), url=None, auth_token=None, **keys):
         from connectors.services import connector_stripe_secret_key
-        from connectors.simulators.twilio_pay import Caller, IvrCall
+        from simulators.twilio_pay import Caller, IvrCall
 
         tw = tw or self.world.acme
         return IvrCall(

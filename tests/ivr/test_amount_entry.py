@@ -5,7 +5,7 @@ running out, and languages."""
 import pytest
 
 from payments.ivr.models import IvrPayment
-from payments.models import PaySession
+from payments.sessions.models import PaySession
 from tests.ivr.conftest import enter_amount, pay_of, query, says, spoken, verbs, voice_url
 
 pytestmark = pytest.mark.django_db

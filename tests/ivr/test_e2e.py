@@ -5,7 +5,7 @@ action), charging through localstripe."""
 import pytest
 
 from payments.ivr.models import IvrPayment, PaymentReference
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -182,7 +182,7 @@ def test_simulate_ivr_call_prints_the_conversation(ivr_desk, make_flow):
 
 def test_the_simulator_command_line_plays_a_call(ivr_desk, make_flow, world, capsys):
     from connectors.services import connector_stripe_secret_key
-    from connectors.simulators.twilio_pay.__main__ import main
+    from simulators.twilio_pay.__main__ import main
 
     flow = make_flow(amount_source="fixed", fixed_amount_minor=300)
     key = connector_stripe_secret_key(connector=world.acme.connectors["Stripe_Dev"])

@@ -5,7 +5,7 @@ unknown, disabled or failing flows."""
 import pytest
 
 from payments.ivr.models import IvrPayment
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 from tests.ivr.conftest import enter_amount, parse, pay_of, query, says, verbs, voice_url
 
 pytestmark = pytest.mark.django_db

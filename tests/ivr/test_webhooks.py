@@ -7,7 +7,7 @@ import pytest
 
 from payments.ivr import services
 from payments.ivr.models import IvrPayment, PaymentReference
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 from tenants.services import Actor
 from tests.ivr.conftest import BASE, parse, says, voice_url
 
@@ -198,7 +198,7 @@ def test_the_callers_numbers_and_call_details_are_not_stored(phone, make_flow):
 
 
 def test_a_full_card_number_in_a_callback_is_masked_before_storage(phone, make_flow):
-    from payments.cardsafe import tripwire_count
+    from core.cardsafe import tripwire_count
 
     call = phone()
     payment = started(make_flow(), call)

@@ -9,9 +9,9 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from payments.admin import ConnectorFilter
-from payments.models import PayEvent, PaySession
-from payments.services import pay_callback_record
+from payments.sessions.admin import ConnectorFilter
+from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.services import pay_callback_record
 from tenants.models import Role
 from tests.factories import ConnectorFactory, MembershipFactory, PaySessionFactory, UserFactory
 

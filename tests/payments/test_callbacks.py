@@ -8,9 +8,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from payments import services
-from payments.cardsafe import tripwire_count
-from payments.models import PayEvent, PaySession
+from core.cardsafe import tripwire_count
+from payments.sessions import services
+from payments.sessions.models import PayEvent, PaySession
 from tests.factories import PaySessionFactory
 
 
@@ -321,7 +321,7 @@ def test_a_burst_of_callbacks_wakes_one_apply_run_and_nothing_is_left_unapplied(
             assert post_callback(client, session, params).status_code == 204
     assert PayEvent.objects.filter(session=session, applied_at__isnull=True).count() == 3  # no second run
     # the queued run applies everything stored so far, then lets go of the flag
-    assert services.pay_events_apply_pending() == 3
+    assert services.pay_events_apply_pending().applied == 3
     assert cache.get(services.APPLY_FLAG) is None
     with django_capture_on_commit_callbacks(execute=True):
         post_callback(client, session, flow[5])  # arrives after the run: wakes a new one (eager here)
@@ -350,7 +350,7 @@ def test_callbacks_stored_while_a_run_works_are_applied_by_it_before_it_lets_go(
 
     monkeypatch.setattr(services, "_apply_batch", batch_then_a_callback_arrives)
     cache.add(services.APPLY_FLAG, 1)  # this run was woken
-    assert services.pay_events_apply_pending() == 2
+    assert services.pay_events_apply_pending().applied == 2
     assert batches == [(1, 1), (1, 1)]
     assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
     assert cache.get(services.APPLY_FLAG) is None
@@ -365,13 +365,14 @@ def test_one_apply_run_folds_the_callbacks_of_every_session_with_news(world):
         for params in card_flow(s)[:6]:
             assert services.pay_callback_record(tenant_id=s.tenant_id, session_id=s.pk, raw_params=params)
     # Two sessions per transaction: the run goes on until nothing is left.
-    assert services.pay_events_apply_pending(batch_sessions=2) == 6 * len(sessions)
+    assert services.pay_events_apply_pending(batch_sessions=2).applied == 6 * len(sessions)
     for s in sessions:
         s.refresh_from_db()
         assert (s.card_last4, s.card_expiration, s.status) == ("4242", "1230", "capturing")
         assert s.required_fields == ["security-code", "postal-code"]
     assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
-    assert services.pay_events_apply_pending() == 0  # nothing left: a run finds nothing to do
+    # nothing left: a run finds nothing to do
+    assert services.pay_events_apply_pending() == services.ApplyRun(applied=0, more_waiting=False)
 
 
 def test_a_long_apply_run_hands_over_to_a_fresh_one(world, monkeypatch):
@@ -380,8 +381,15 @@ def test_a_long_apply_run_hands_over_to_a_fresh_one(world, monkeypatch):
     for s in sessions:
         services.pay_callback_record(tenant_id=s.tenant_id, session_id=s.pk, raw_params=card_flow(s)[3])
     monkeypatch.setattr(services, "APPLY_MAX_BATCHES", 1)
-    # This run applies one batch of one session, then wakes the next run (eager here), ...
-    assert services.pay_events_apply_pending(batch_sessions=1) == 1
+    monkeypatch.setattr(services, "APPLY_BATCH_SESSIONS", 1)
+    # The service applies one batch of one session and says more is waiting; it does not
+    # enqueue anything itself ...
+    assert services.pay_events_apply_pending() == services.ApplyRun(applied=1, more_waiting=True)
+    assert PayEvent.objects.filter(applied_at__isnull=True).count() == 2
+    # ... the task does: each run hands over to a fresh one (eager here) until none is left.
+    from payments.sessions.tasks import apply_pending_pay_events
+
+    assert apply_pending_pay_events.apply().get() == 1
     assert not PayEvent.objects.filter(applied_at__isnull=True).exists()
 
 
@@ -399,7 +407,7 @@ def test_a_duplicate_is_told_apart_and_the_stored_row_is_what_the_model_would_wr
 
 
 def test_the_callback_target_is_the_session_its_token_names(world):
-    from payments.selectors import pay_session_for_callback
+    from payments.sessions.selectors import pay_session_for_callback
 
     session = PaySessionFactory(tenant=world.globex.tenant, connector=world.globex.connectors["Stripe_Dev"])
     target = pay_session_for_callback(token=session.callback_token)
@@ -412,7 +420,7 @@ def test_the_callback_target_is_the_session_its_token_names(world):
 def test_callbacks_whose_wake_up_was_lost_are_applied_by_the_beat_backstop(client, session):
     from django.core.cache import cache
 
-    from payments.tasks import apply_pending_pay_events
+    from payments.sessions.tasks import apply_pending_pay_events
 
     cache.add(services.APPLY_FLAG, 1)  # a run was queued, then lost with the broker
     post_callback(client, session, card_flow(session)[3])
@@ -436,7 +444,7 @@ def test_the_beat_entry_of_the_removed_stale_sweep_is_dropped_by_its_migration(d
         ("apply-pending-pay-events", "payments.tasks.apply_pending_pay_events"),
     ]:
         PeriodicTask.objects.create(name=name, task=task, interval=every_minute)
-    migration = importlib.import_module("payments.migrations.0003_drop_stale_sweep_beat_entry")
+    migration = importlib.import_module("payments.sessions.migrations.0003_drop_stale_sweep_beat_entry")
     migration.drop(apps, None)
     assert list(PeriodicTask.objects.filter(name__contains="pay-events").values_list("name", flat=True)) == [
         "apply-pending-pay-events"

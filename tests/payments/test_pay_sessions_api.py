@@ -3,7 +3,7 @@ scopes, tenant isolation, filters."""
 
 import pytest
 
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 from tenants.models import Scope
 from tenants.services import Actor, api_key_create
 from tests.factories import PaySessionFactory

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from payments.models import PayEvent, PaySession
-from payments.services import pay_sessions_expire
+from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.services import pay_sessions_expire
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

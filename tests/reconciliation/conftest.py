@@ -17,8 +17,8 @@ import responses
 from django.utils import timezone
 
 from connectors.services import connector_stripe_webhook_secret
-from payments.models import PaySession
 from payments.reconciliation import services, sync
+from payments.sessions.models import PaySession
 from tests.factories import PaySessionFactory
 from tests.payments.conftest import desk  # noqa: F401 - the end-to-end fixture, shared with tests/payments
 

@@ -5,10 +5,10 @@ from datetime import timedelta
 
 import pytest
 
-from payments.api.serializers import PaySessionSerializer
-from payments.models import PaySession
 from payments.reconciliation.api.serializers import SessionReconciliationField
 from payments.reconciliation.models import State
+from payments.sessions.api.serializers import PaySessionSerializer
+from payments.sessions.models import PaySession
 from tenants.models import Scope
 from tenants.services import Actor, api_key_create
 from tests.reconciliation.conftest import make_item, paid_session, reconcile, set_code

@@ -3,8 +3,8 @@ reconciliation against the same localstripe."""
 
 import pytest
 
-from payments.models import PaySession
 from payments.reconciliation.models import ReconciliationItem, SessionReconciliation, State
+from payments.sessions.models import PaySession
 from tests.payments.test_pay_sessions_e2e import Agent
 from tests.reconciliation.conftest import reconcile
 

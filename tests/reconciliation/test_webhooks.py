@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from payments.cardsafe import tripwire_count
+from core.cardsafe import tripwire_count
 from payments.reconciliation.models import (
     ReconciliationItem,
     SessionReconciliation,

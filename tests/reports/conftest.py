@@ -11,7 +11,6 @@ import openpyxl
 import pytest
 from django.utils import timezone
 
-from payments.models import PaySession
 from payments.reconciliation.models import (
     ReconciliationItem,
     SessionReconciliation,
@@ -20,6 +19,7 @@ from payments.reconciliation.models import (
     StripeDispute,
     StripePayout,
 )
+from payments.sessions.models import PaySession
 from tests.factories import MembershipFactory, PaySessionFactory, UserFactory
 
 _ids = itertools.count(1)

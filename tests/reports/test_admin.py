@@ -7,9 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
-from payments.admin import PaySessionAdmin
 from payments.reports.admin_actions import changelist_filters, export_actions
 from payments.reports.models import ExportJob, SavedReport
+from payments.sessions.admin import PaySessionAdmin
 from tenants.models import Role
 from tests.reports.conftest import at, content, item, member, parse_csv, parse_xlsx, session, stripe_payment
 

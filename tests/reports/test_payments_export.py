@@ -10,8 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from payments import money
-from payments.models import PaySession
+from core import money
 from payments.reconciliation.models import (
     SessionReconciliation,
     StripeBalanceTransaction,
@@ -20,6 +19,7 @@ from payments.reconciliation.models import (
     StripePayout,
 )
 from payments.reports.exports import COLUMN_KEYS, COLUMNS
+from payments.sessions.models import PaySession
 from tests.reports.conftest import at, content, parse_csv, parse_xlsx, payout, session, stripe_payment
 
 pytestmark = pytest.mark.django_db

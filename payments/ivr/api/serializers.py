@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
 from rest_framework import serializers
 
-from payments import money
+from core import money
 from payments.ivr.models import PaymentFlow, PaymentReference
 
 

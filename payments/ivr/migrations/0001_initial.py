@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import payments.ivr.models
-import payments.money
+import core.money
 import uuid
 from django.db import migrations, models
 
@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
                 ('voice_token', models.CharField(default=payments.ivr.models.new_voice_token, editable=False, max_length=64, unique=True)),
                 ('operation', models.CharField(choices=[('charge', 'Charge the card'), ('tokenize', 'Tokenize the card (no charge)')], default='charge', max_length=8)),
                 ('token_type', models.CharField(choices=[('one-time', 'One Time'), ('reusable', 'Reusable'), ('payment-method', 'Payment Method')], default='reusable', max_length=16)),
-                ('currency', models.CharField(default='USD', max_length=3, validators=[payments.money.validate_currency])),
+                ('currency', models.CharField(default='USD', max_length=3, validators=[core.money.validate_currency])),
                 ('amount_source', models.CharField(choices=[('caller', 'The caller keys in the amount'), ('fixed', 'A fixed amount'), ('reference', 'The caller keys a reference; the amount was registered through the API')], default='caller', max_length=16)),
                 ('amount_entry', models.CharField(choices=[('units-then-cents', 'Dollars, then cents (two entries)'), ('star-decimal', 'One entry, * as the decimal point')], default='units-then-cents', max_length=16)),
                 ('fixed_amount_minor', models.BigIntegerField(blank=True, null=True)),
@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
                 ('uuid', models.UUIDField(default=uuid.uuid4, editable=False, unique=True)),
                 ('reference', models.CharField(max_length=32, validators=[django.core.validators.RegexValidator('^[0-9]{1,32}\\Z', 'A reference is 1 to 32 digits: callers key it in.')])),
                 ('amount_minor', models.BigIntegerField()),
-                ('currency', models.CharField(max_length=3, validators=[payments.money.validate_currency])),
+                ('currency', models.CharField(max_length=3, validators=[core.money.validate_currency])),
                 ('description', models.CharField(blank=True, max_length=200)),
                 ('status', models.CharField(choices=[('open', 'Open'), ('paid', 'Paid')], db_index=True, default='open', max_length=8)),
                 ('paid_at', models.DateTimeField(blank=True, null=True)),

@@ -13,7 +13,7 @@ from django.core.management.base import CommandError
 
 from connectors.selectors import connector_by_name
 from connectors.services import connector_stripe_secret_key
-from connectors.simulators.twilio_pay import SimulatorClient, SimulatorError
+from simulators.twilio_pay import SimulatorClient, SimulatorError
 from tenants.management.cli import OperatorCommand
 from tenants.models import Scope, Tenant
 from tenants.services import Actor, api_key_create, api_key_revoke, tenant_twilio_auth_token

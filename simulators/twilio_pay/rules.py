@@ -205,7 +205,7 @@ def mask(field: str, digits: str) -> str:
 # --- Money ----------------------------------------------------------------------
 
 # ISO 4217 minor-unit exponents that differ from 2, as Stripe lists them.
-# Paydesk's own table lives in payments/money.py; the simulator is a separate
+# Paydesk's own table lives in core/money.py; the simulator is a separate
 # tool and keeps its own so it never imports product code.
 _ZERO_DECIMAL = frozenset(
     ("BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF")

@@ -9,10 +9,10 @@ Pay flow, cannot tell it from Twilio. Section numbers below refer to
 Running it
     ``start(host, port=0, stripe_api_base) -> Simulator`` (daemon threads;
     ``sim.url``, ``sim.flush()``, ``sim.stop()``), or
-    ``python -m connectors.simulators.twilio_pay serve --port 8425 --stripe-api-base URL``.
-    ``python -m connectors.simulators.twilio_pay keypad --url URL --call CA...
+    ``python -m simulators.twilio_pay serve --port 8425 --stripe-api-base URL``.
+    ``python -m simulators.twilio_pay keypad --url URL --call CA...
     (--digits N | --timeout | --star | --hangup)`` plays the caller.
-    ``python -m connectors.simulators.twilio_pay ivr --url VOICE_URL --account-sid AC...
+    ``python -m simulators.twilio_pay ivr --url VOICE_URL --account-sid AC...
     --auth-token ... --connector Stripe_Dev=sk_test_... --gather 12 50 1`` plays a whole
     IVR call against a TwiML <Pay> flow (ivr.py: IvrCall, Caller).
 

@@ -4,7 +4,7 @@ This is a separate dev/test process: product code never imports localstripe
 (it is GPL-3.0-or-later and a test-only peer). Only this entry point, started
 as its own process, imports it; Paydesk talks to it over HTTP like to Stripe.
 
-    python -m connectors.simulators.localstripe_server --host 127.0.0.1 --port 8420 [--quiet]
+    python -m simulators.localstripe_server --host 127.0.0.1 --port 8420 [--quiet]
 
 Why a wrapper instead of the stock ``localstripe`` CLI
 (see ../shared/reference/stripe-and-localstripe.md, "Probe: exact commands"):
@@ -47,7 +47,7 @@ def _disable_persistence() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m connectors.simulators.localstripe_server",
+        prog="python -m simulators.localstripe_server",
         description="localstripe on loopback, in memory only (dev/test peer).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")

@@ -1,5 +1,5 @@
 """The pay-sessions admin: a scoped, read-only view of sessions and their event timeline,
-with one write, cancelling, which goes through payments.services.pay_session_cancel.
+with one write, cancelling, which goes through payments.sessions.services.pay_session_cancel.
 
 Money and state are never edited by hand, so nobody (superusers included) may add,
 change or delete a session here. Cancelling is allowed to the roles that run calls.
@@ -14,12 +14,12 @@ from django.utils.html import format_html, format_html_join
 
 from config.errors import ServiceError
 from connectors.models import ConnectorInstance
-from payments import selectors
-from payments.models import PayEvent, PaySession
-from payments.money import to_major_string
+from core.money import to_major_string
 from payments.reconciliation.admin.panel import reconciliation_panel
 from payments.reports.admin_actions import export_actions
-from payments.services import pay_session_cancel
+from payments.sessions import selectors
+from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.services import pay_session_cancel
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor, tenant_ids
 from tenants.models import Role
 

@@ -1,10 +1,10 @@
 """Command line: run the simulator, or press keys as the caller.
 
-    python -m connectors.simulators.twilio_pay serve --host 127.0.0.1 --port 8425 \\
+    python -m simulators.twilio_pay serve --host 127.0.0.1 --port 8425 \\
         --stripe-api-base http://127.0.0.1:8420
-    python -m connectors.simulators.twilio_pay keypad --url http://127.0.0.1:8425 \\
+    python -m simulators.twilio_pay keypad --url http://127.0.0.1:8425 \\
         --call CA... (--digits 4242424242424242 | --timeout | --star | --hangup)
-    python -m connectors.simulators.twilio_pay ivr --url https://paydesk.example/twilio/ivr/<token>/voice/ \\
+    python -m simulators.twilio_pay ivr --url https://paydesk.example/twilio/ivr/<token>/voice/ \\
         --account-sid AC... --auth-token ... --connector Stripe_Dev=sk_test_... --gather 12 50 1
 """
 
@@ -23,7 +23,7 @@ from .server import Simulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m connectors.simulators.twilio_pay")
+    parser = argparse.ArgumentParser(prog="python -m simulators.twilio_pay")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the simulator in the foreground")

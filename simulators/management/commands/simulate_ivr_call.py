@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from connectors.models import ConnectorInstance
 from connectors.services import connector_stripe_secret_key
-from connectors.simulators.twilio_pay import Caller, IvrCall
 from payments.ivr.models import PaymentFlow
+from simulators.twilio_pay import Caller, IvrCall
 from tenants.management.cli import OperatorCommand
 from tenants.services import tenant_twilio_auth_token
 

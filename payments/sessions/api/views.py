@@ -4,14 +4,14 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from payments import selectors, services
-from payments.api.serializers import (
+from payments.sessions import selectors, services
+from payments.sessions.api.serializers import (
     CaptureSerializer,
     PayEventSerializer,
     PaySessionCreateSerializer,
     PaySessionSerializer,
 )
-from payments.models import PaySession
+from payments.sessions.models import PaySession
 from tenants.auth import request_actor, request_tenant
 
 IDEMPOTENCY_HEADER = OpenApiParameter(

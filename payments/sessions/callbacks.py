@@ -17,8 +17,8 @@ from datetime import datetime
 
 from django.utils.dateparse import parse_datetime
 
-from payments.cardsafe import scrub_mapping
-from payments.models import ACH_FIELDS, CARD_FIELDS, PaySession
+from core.cardsafe import scrub_mapping
+from payments.sessions.models import ACH_FIELDS, CARD_FIELDS, PaySession
 
 # Twilio's `Required` names fields in PascalCase ("Required=ExpirationDate"); we use the
 # `Capture` spelling. Both spellings, and the callback field names, are understood.

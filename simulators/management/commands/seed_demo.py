@@ -10,6 +10,8 @@ from django.db import transaction
 
 from connectors.models import ConnectorInstance
 from connectors.services import connector_create
+from payments.ivr.models import PaymentFlow
+from payments.ivr.services import payment_flow_create
 from tenants.management.cli import OperatorCommand
 from tenants.models import ApiKey, Membership, Role, Scope, Tenant
 from tenants.services import Actor, api_key_create, membership_set, tenant_create
@@ -101,9 +103,6 @@ class Command(OperatorCommand):
 
 def _demo_flow(tenant, actor):
     """A caller-keyed IVR flow on Stripe_Dev: dollars then cents, $1.00 to $500.00."""
-    from payments.ivr.models import PaymentFlow
-    from payments.ivr.services import payment_flow_create
-
     existing = PaymentFlow.objects.filter(tenant=tenant, name=DEMO_FLOW_NAME).first()
     if existing:
         return existing

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from connectors import twilio as twilio_edge
-from payments import selectors, services
+from payments.sessions import selectors, services
 from tenants import crypto
 
 logger = logging.getLogger(__name__)

@@ -3,11 +3,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from connectors.selectors import connector_by_name
-from payments import money
-from payments.cardsafe import mask_card_numbers, tripwire_fired
-from payments.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
+from core import money
+from core.cardsafe import mask_card_numbers, tripwire_fired
 from payments.reconciliation.api.serializers import SessionReconciliationField
-from payments.services import SessionRequest
+from payments.sessions.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
+from payments.sessions.services import SessionRequest
 
 CARD_TYPES = ["visa", "mastercard", "amex", "maestro", "discover", "optima", "jcb", "diners-club", "enroute"]
 _SCALARS = (str, int, float, bool, type(None))

@@ -5,7 +5,7 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from payments.models import PayEvent, PaySession
+from payments.sessions.models import PayEvent, PaySession
 from tenants.models import Tenant
 
 

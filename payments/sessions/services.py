@@ -25,9 +25,9 @@ from config.errors import Conflict, ServiceError, Upstream
 from connectors import twilio as twilio_edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
-from payments import callbacks
-from payments.models import ACH_FIELDS, PayEvent, PaySession
-from payments.money import to_major_string
+from core.money import to_major_string
+from payments.sessions import callbacks
+from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
 
@@ -443,7 +443,7 @@ def _take_apply_flag() -> bool:
 
 
 def _wake_applier() -> None:
-    from payments.tasks import apply_pending_pay_events
+    from payments.sessions.tasks import apply_pending_pay_events
 
     if _take_apply_flag():
         apply_pending_pay_events.delay()
@@ -462,22 +462,27 @@ def _applier_may_stop() -> bool:
     return not _take_apply_flag()  # not taken: a callback took it, and a new run is on its way
 
 
-def pay_events_apply_pending(*, batch_sessions: int = APPLY_BATCH_SESSIONS) -> int:
-    """Fold every stored callback not yet applied into its session. Idempotent, and safe
-    to run concurrently (sessions are locked in id order). Returns how many events this
-    run applied."""
-    from payments.tasks import apply_pending_pay_events
+@dataclass(frozen=True)
+class ApplyRun:
+    applied: int  # events this run folded into their sessions
+    more_waiting: bool  # the run stopped at APPLY_MAX_BATCHES still holding the flag
 
+
+def pay_events_apply_pending(*, batch_sessions: int | None = None) -> ApplyRun:
+    """Fold every stored callback not yet applied into its session. Idempotent, and safe
+    to run concurrently (sessions are locked in id order). When it stops with callbacks
+    still waiting it keeps the wake-up flag and says so: the caller (the task) decides
+    whether a fresh run carries on."""
+    batch_sessions = batch_sessions or APPLY_BATCH_SESSIONS
     applied = 0
     for _ in range(APPLY_MAX_BATCHES):
         sessions, events = _apply_batch(limit=batch_sessions)
         applied += events
         if sessions < batch_sessions:
             if _applier_may_stop():
-                return applied
+                return ApplyRun(applied=applied, more_waiting=False)
             time.sleep(APPLY_LINGER_SECONDS)  # callbacks came in while this batch ran: more will
-    apply_pending_pay_events.delay()  # more waiting: a fresh run carries on, with the flag
-    return applied
+    return ApplyRun(applied=applied, more_waiting=True)
 
 
 def _apply_batch(*, limit: int) -> tuple[int, int]:
