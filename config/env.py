@@ -5,10 +5,14 @@ With no environment at all the project runs on embedded defaults for a first loo
 must come from the environment: `required()` stops start-up naming the missing one.
 """
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+T = TypeVar("T")
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,11 +23,14 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 DEBUG: bool = env.bool("DEBUG", default=True)
 
 
-def required(name: str, *, dev_default: str) -> str:
-    """A value production must set; development falls back to `dev_default`."""
-    value = env.str(name, default="")
-    if value:
-        return value
+def required(name: str, *, dev_default: T, read: Callable[[str], T] = env.str) -> T:
+    """A value production must set; development falls back to `dev_default`.
+
+    The one mechanism for required variables: `read` parses a value that is set
+    (env.str, env.list, env.db_url, ...); a missing or empty one stops start-up naming
+    it when DEBUG is off."""
+    if env.str(name, default=""):
+        return read(name)
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(f"{name} must be set in the environment when DEBUG is off.")

@@ -1,6 +1,8 @@
 """Every Paydesk setting. Production differs only through environment variables
 (listed, with a comment each, in .env.example)."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import BASE_DIR, DEBUG, env, required
 from config.logging import logging_config
 
@@ -10,11 +12,7 @@ SECRET_KEY = required(
     "DJANGO_SECRET_KEY",
     dev_default="dev-only-insecure-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG",
 )
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
-if not DEBUG and not ALLOWED_HOSTS:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("ALLOWED_HOSTS must be set in the environment when DEBUG is off.")
+ALLOWED_HOSTS = required("ALLOWED_HOSTS", dev_default=["127.0.0.1", "localhost", "testserver"], read=env.list)
 
 # Absolute base URL that Twilio and Stripe reach us on: callback URLs are built from it,
 # and Twilio signatures are checked against it (so a TLS-terminating proxy in front does
@@ -89,10 +87,12 @@ TEMPLATES = [
 
 # --- Data -----------------------------------------------------------------------------
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES = {
+    "default": required(
+        "DATABASE_URL", dev_default=env.db_url_config(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), read=env.db_url
+    )
+}
 if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    from django.core.exceptions import ImproperlyConfigured
-
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DEBUG is off.")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -105,11 +105,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env.str("REDIS_URL", default="")
-if not DEBUG and not REDIS_URL:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("REDIS_URL must be set in the environment when DEBUG is off.")
+# Empty on the first run: a local-memory cache and in-process tasks instead.
+REDIS_URL = required("REDIS_URL", dev_default="")
 CACHES = {
     "default": (
         {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}

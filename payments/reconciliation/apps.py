@@ -6,3 +6,15 @@ class ReconciliationConfig(AppConfig):
 
     name = "payments.reconciliation"
     label = "reconciliation"
+
+    def ready(self):
+        # What the pay-session API and admin show of reconciliation, plugged in from here
+        # so that the pay-session app never imports this one.
+        from payments.reconciliation.admin.panel import reconciliation_panel
+        from payments.reconciliation.api.serializers import SessionReconciliationField
+        from payments.sessions import extensions
+
+        extensions.register_api_field("reconciliation", lambda: SessionReconciliationField(source="*", read_only=True))
+        extensions.register_admin_panel(
+            "reconciliation", title="Reconciliation with Stripe", label="Reconciliation", render=reconciliation_panel
+        )

@@ -40,7 +40,7 @@ TokenLookup = Callable[[str], dict | None]
 
 
 def grace() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "PAYDESK_RECONCILIATION_GRACE_SECONDS", 600)))
+    return timedelta(seconds=settings.PAYDESK_RECONCILIATION_GRACE_SECONDS)
 
 
 def judge_before(connector: ConnectorInstance) -> datetime | None:

@@ -231,4 +231,4 @@ def reconciliation_item_resolve(*, item: ReconciliationItem, note: str, actor: A
 
 
 def task_budget_seconds() -> float:
-    return max(30.0, float(getattr(settings, "CELERY_TASK_SOFT_TIME_LIMIT", 240)) - 40.0)
+    return max(30.0, settings.CELERY_TASK_SOFT_TIME_LIMIT - 40.0)

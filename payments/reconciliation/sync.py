@@ -59,7 +59,7 @@ _random = random.Random()
 
 
 def nightly_days() -> int:
-    return int(getattr(settings, "PAYDESK_RECONCILIATION_NIGHTLY_DAYS", 14))
+    return settings.PAYDESK_RECONCILIATION_NIGHTLY_DAYS
 
 
 class SyncBusy(Exception):

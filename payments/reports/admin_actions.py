@@ -1,6 +1,6 @@
-"""Export actions for the pay-sessions admin (payments/admin.py lists them in
-PaySessionAdmin.actions): export the selected sessions, or everything the changelist's
-current filters match, as CSV or XLSX.
+"""Export actions for the pay-sessions admin (ReportsConfig.ready() registers them through
+payments.sessions.extensions): export the selected sessions, or everything the
+changelist's current filters match, as CSV or XLSX.
 
 An export is one tenant's (its time zone, its totals): a selection spanning tenants is
 refused with a message. Only sessions of tenants where the user may see reports count
@@ -148,5 +148,5 @@ def export_matching_xlsx(modeladmin, request, queryset):
     return _export(modeladmin, request, queryset, fmt=Format.XLSX, matching=True)
 
 
-# For PaySessionAdmin: `actions = ["cancel_selected", *export_actions]`.
+# Registered on the pay-session list by ReportsConfig.ready().
 export_actions = [export_selected_csv, export_selected_xlsx, export_matching_csv, export_matching_xlsx]

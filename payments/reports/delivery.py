@@ -34,7 +34,7 @@ from tenants.services import Actor, audit_record
 
 
 def attach_max_bytes() -> int:
-    return int(getattr(settings, "PAYDESK_REPORTS_EMAIL_ATTACH_MAX_BYTES", 5 * 2**20))
+    return settings.PAYDESK_REPORTS_EMAIL_ATTACH_MAX_BYTES
 
 
 def next_run(schedule: ReportSchedule, *, after: datetime) -> datetime:
@@ -179,7 +179,7 @@ def _message(delivery: ReportDelivery, job: ExportJob) -> EmailMessage:
     message = EmailMessage(
         subject=f"Paydesk · {saved.name} · {tenant.name} · {span}",
         body="\n".join(lines) + "\n",
-        from_email=getattr(settings, "DEFAULT_FROM_EMAIL", None),
+        from_email=settings.DEFAULT_FROM_EMAIL,
         to=recipient_list(delivery.recipients),
     )
     if attach:

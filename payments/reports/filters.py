@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 import django_filters
 
 from connectors.models import ConnectorInstance
-from payments.sessions.api.views import PaySessionFilter
+from payments.sessions.filters import PaySessionFilter
 from tenants.models import Tenant
 
 

@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404
 
 from config.errors import ServiceError
 from connectors.models import ConnectorInstance
+from payments.reconciliation.filters import ReconciliationItemFilter
 from payments.reconciliation.models import (
     ReconciliationItem,
     SessionReconciliation,
@@ -315,8 +316,6 @@ def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None =
 
 def exception_items(*, tenant: Tenant, filters: Mapping) -> QuerySet[ReconciliationItem]:
     """The exceptions queue with the reconciliation API's filters (status, reason, connector…)."""
-    from payments.reconciliation.api.views import ReconciliationItemFilter
-
     filterset = ReconciliationItemFilter(dict(filters), queryset=item_list(tenant=tenant))
     if not filterset.is_valid():
         raise ValidationError({k: list(v) for k, v in filterset.errors.items()})

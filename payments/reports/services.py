@@ -38,27 +38,27 @@ DOWNLOAD_SALT = "paydesk.reports.download"
 
 
 def export_dir() -> Path:
-    return Path(getattr(settings, "PAYDESK_REPORTS_EXPORT_DIR", settings.BASE_DIR / "var" / "exports"))
+    return Path(settings.PAYDESK_REPORTS_EXPORT_DIR)
 
 
 def sync_max_rows(fmt: str = Format.CSV) -> int:
     """Rows a report may have to be answered at once; more run as an export job. XLSX is
     about 20 times slower to write than CSV (openpyxl), hence its own, lower limit."""
     if fmt == Format.XLSX:
-        return int(getattr(settings, "PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX", 10_000))
-    return int(getattr(settings, "PAYDESK_REPORTS_SYNC_MAX_ROWS", 50_000))
+        return settings.PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX
+    return settings.PAYDESK_REPORTS_SYNC_MAX_ROWS
 
 
 def link_max_age() -> int:
-    return int(getattr(settings, "PAYDESK_REPORTS_LINK_MAX_AGE", 24 * 3600))
+    return settings.PAYDESK_REPORTS_LINK_MAX_AGE
 
 
 def file_ttl() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "PAYDESK_REPORTS_FILE_TTL", 7 * 24 * 3600)))
+    return timedelta(seconds=settings.PAYDESK_REPORTS_FILE_TTL)
 
 
 def job_reuse() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "PAYDESK_REPORTS_JOB_REUSE_SECONDS", 15 * 60)))
+    return timedelta(seconds=settings.PAYDESK_REPORTS_JOB_REUSE_SECONDS)
 
 
 def download_name(*, kind: str, tenant: Tenant, fmt: str, when=None) -> str:
@@ -292,7 +292,7 @@ def export_jobs_expire(*, now=None) -> int:
             if job.file_name:
                 (export_dir() / job.file_name).unlink(missing_ok=True)
             expired += 1
-    limit = int(getattr(settings, "PAYDESK_REPORTS_JOB_TIME_LIMIT", 3600))
+    limit = settings.PAYDESK_REPORTS_JOB_TIME_LIMIT
     ExportJob.objects.filter(status=ExportJob.Status.RUNNING, started_at__lt=now - timedelta(seconds=limit)).update(
         status=ExportJob.Status.FAILED, error="The worker stopped before finishing; ask again.", finished_at=now
     )

@@ -8,7 +8,7 @@ from django.conf import settings
 from payments.reports import delivery, services
 
 # A million-row XLSX takes minutes; the default task limits (4-5 minutes) are for callbacks.
-_JOB_LIMIT = int(getattr(settings, "PAYDESK_REPORTS_JOB_TIME_LIMIT", 3600))
+_JOB_LIMIT = settings.PAYDESK_REPORTS_JOB_TIME_LIMIT
 
 
 @shared_task(acks_late=True, soft_time_limit=_JOB_LIMIT - 60, time_limit=_JOB_LIMIT)

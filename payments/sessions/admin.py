@@ -15,9 +15,7 @@ from django.utils.html import format_html, format_html_join
 from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
-from payments.reconciliation.admin.panel import reconciliation_panel
-from payments.reports.admin_actions import export_actions
-from payments.sessions import selectors
+from payments.sessions import extensions, selectors
 from payments.sessions.models import PayEvent, PaySession
 from payments.sessions.services import pay_session_cancel
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor, tenant_ids
@@ -106,7 +104,6 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
     search_help_text = "Call SID (CA…), payment SID (PK…), card last 4, or confirmation code."
     list_select_related = ["tenant", "connector"]
     show_full_result_count = False
-    actions = ["cancel_selected", *export_actions]
 
     fieldsets = [
         (
@@ -180,10 +177,24 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
                 ]
             },
         ),
-        ("Reconciliation with Stripe", {"fields": ["reconciliation"]}),
         ("Event timeline", {"fields": ["timeline"]}),
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
+
+    # Peer apps (reconciliation, reports, …) plug in their panels and actions through
+    # payments.sessions.extensions: this app never imports them.
+
+    @property
+    def actions(self):
+        return ["cancel_selected", *extensions.admin_actions()]
+
+    def get_fieldsets(self, request, obj=None):
+        *own, timeline = self.fieldsets
+        panels = [(panel.title, {"fields": [panel.render]}) for panel in extensions.admin_panels()]
+        return [*own, *panels, timeline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, *(panel.render for panel in extensions.admin_panels())]
 
     # --- Columns --------------------------------------------------------------------------
 
@@ -208,10 +219,6 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         if obj.bank_account_last2:
             return f"…{obj.bank_account_last2}"
         return "—"
-
-    @admin.display(description="Reconciliation")
-    def reconciliation(self, obj):
-        return reconciliation_panel(obj)
 
     @admin.display(description="Events")
     def timeline(self, obj):

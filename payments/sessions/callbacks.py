@@ -1,7 +1,7 @@
 """Twilio Pay callbacks: normalising what Twilio posts, and folding a session's
 callbacks into its state.
 
-Callbacks can arrive twice and out of order (twilio-pay.md §2, "Implementation notes").
+Callbacks can arrive twice and out of order (docs/twilio-pay.md §2, "Implementation notes").
 So the state a session shows is never "the last callback applied" but a fold over every
 callback stored for it, in a deterministic order (Twilio's own timestamps, then a content
 key). The same set of callbacks therefore always gives the same state, however and
@@ -31,7 +31,8 @@ _REQUIRED_ALIASES = {
     "bankroutingnumber": "bank-routing-number",
     "bankaccountnumber": "bank-account-number",
 }
-# The Payments API docs say `timeout`, the <Pay> docs `input-timeout`: one name here.
+# The <Prompt errorType> list spells it `timeout`, the status callbacks `input-timeout`
+# (docs/twilio-pay.md §2, §3.4): one name here.
 _ERROR_TYPE_ALIASES = {"timeout": "input-timeout"}
 
 # Results that end a session, and the status each one leaves it in.
@@ -122,7 +123,7 @@ def _sort_key(event) -> tuple:
 
 
 # <Pay> TwiML asks for its fields in this order and reports each prompt with For=<field>
-# and Attempt=<n> (twilio-pay.md §3.3), not Capture/Required: the fields before the one
+# and Attempt=<n> (docs/twilio-pay.md §3.3), not Capture/Required: the fields before the one
 # asked for are in. "payment-processing" comes once all of them are.
 _PAY_ORDER = [*CARD_FIELDS, *ACH_FIELDS, "payment-processing"]
 

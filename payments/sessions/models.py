@@ -13,7 +13,7 @@ ACH_FIELDS = ["bank-routing-number", "bank-account-number"]
 CAPTURE_FIELDS = CARD_FIELDS + ACH_FIELDS
 MATCHER_FIELDS = [f"{f}-matcher" for f in CARD_FIELDS]
 
-# Result values Twilio reports (twilio-pay.md §2: the Payment resource table plus <Pay>'s two).
+# Result values Twilio reports (docs/twilio-pay.md §2: the Payment resource table plus <Pay>'s two).
 RESULTS = [
     "success",
     "payment-connector-error",

@@ -1,10 +1,10 @@
 """Twilio Pay simulator: the Payments REST API, signed StatusCallbacks, a caller's keypad.
 
 A dev/test peer, never imported by product code. Paydesk points the official
-``twilio`` SDK at it (``client.api.base_url = sim.url``, twilio-pay.md §8
+``twilio`` SDK at it (``client.api.base_url = sim.url``, docs/twilio-pay.md §8
 Option A; keep TWILIO_REGION/TWILIO_EDGE unset) and, for the agent-assisted
 Pay flow, cannot tell it from Twilio. Section numbers below refer to
-../shared/reference/twilio-pay.md.
+docs/twilio-pay.md.
 
 Running it
     ``start(host, port=0, stripe_api_base) -> Simulator`` (daemon threads;

@@ -1,7 +1,7 @@
 """Signed StatusCallback delivery: one background thread, one ordered queue.
 
-Twilio answers the REST call first and posts callbacks afterwards (§8 of
-twilio-pay.md). One worker per simulator keeps them in order; ``flush`` lets a
+Twilio answers the REST call first and posts callbacks afterwards (docs/twilio-pay.md
+§8). One worker per simulator keeps them in order; ``flush`` lets a
 test wait for the queue to drain instead of sleeping.
 """
 

@@ -2,7 +2,7 @@
 
 Everything that reads or changes state holds one lock; the only slow work
 (the Stripe calls after Status=complete) runs on the delivery worker outside
-it. Section numbers refer to ../shared/reference/twilio-pay.md.
+it. Section numbers refer to docs/twilio-pay.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ It talks to Stripe's HTTP API (real Stripe in test mode, or localstripe) with
 ``requests`` and Stripe's form encoding, so the house rule "only
 connectors/stripe.py imports stripe" holds.
 
-What Twilio's Stripe connector really creates is not documented (twilio-pay.md
+What Twilio's Stripe connector really creates is not documented (docs/twilio-pay.md
 §4.2 and open question 1). The choices here, all checked against localstripe
 1.15.10:
 

@@ -10,7 +10,7 @@ callbacks and the action request, and follow the TwiML returned until the call e
 
 Card checks and masks come from rules.py and the charge or tokenization from gateway.py,
 as for the Payments API. Choices made where Twilio's documentation is silent
-(twilio-pay.md §3):
+(docs/twilio-pay.md §3):
 
 * Every request carries the voice parameters (AccountSid, CallSid, From, To, CallStatus,
   Direction, ApiVersion) and X-Twilio-Signature over the exact URL posted to.

@@ -1,4 +1,4 @@
-"""Validation of CreatePayments/UpdatePayments form parameters (twilio-pay.md §1)."""
+"""Validation of CreatePayments/UpdatePayments form parameters (docs/twilio-pay.md §1)."""
 
 from __future__ import annotations
 

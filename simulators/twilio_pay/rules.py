@@ -1,7 +1,7 @@
 """Pure rules of the simulated caller input: fields, validation, masks, money.
 
 No I/O and no state here, so every rule can be tested on its own. Section
-numbers refer to ../shared/reference/twilio-pay.md.
+numbers refer to docs/twilio-pay.md.
 """
 
 from __future__ import annotations

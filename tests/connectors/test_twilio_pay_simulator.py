@@ -112,7 +112,7 @@ class Pay:
 
 @pytest.fixture
 def pay(twilio_sim: TwilioSim, callback_sink: CallbackSink, monkeypatch: pytest.MonkeyPatch) -> Pay:
-    # The SDK rewrites the host when either is set (twilio-pay.md §8).
+    # The SDK rewrites the host when either is set (docs/twilio-pay.md §8).
     monkeypatch.delenv("TWILIO_REGION", raising=False)
     monkeypatch.delenv("TWILIO_EDGE", raising=False)
     account_sid, auth_token = "AC" + secrets.token_hex(16), secrets.token_hex(16)

@@ -182,3 +182,11 @@ def test_the_pay_session_panel_shows_the_state_stripe_links_and_items(world, str
     item = ReconciliationItem.objects.get(session=session)
     assert reverse("admin:reconciliation_reconciliationitem_change", args=[item.pk]) in html
     assert reverse("admin:reconciliation_connector_reconcile", args=[dev.pk]) in html
+
+
+def test_the_pay_session_page_shows_the_panel_the_reconciliation_app_plugs_in(world, client):
+    session = paid_session(world.acme.connectors["Stripe_Dev"], amount_minor=1300)
+    client.force_login(world.acme.owner)
+    page = client.get(reverse("admin:payments_paysession_change", args=[session.pk])).content.decode()
+    assert "Reconciliation with Stripe" in page
+    assert "Not checked against Stripe yet" in page  # the panel itself, not the reverse relation's "-"

@@ -7,9 +7,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from payments.reports.admin_actions import changelist_filters, export_actions
+from payments.reports.admin_actions import changelist_filters
 from payments.reports.models import ExportJob, SavedReport
-from payments.sessions.admin import PaySessionAdmin
 from tenants.models import Role
 from tests.reports.conftest import at, content, item, member, parse_csv, parse_xlsx, session, stripe_payment
 
@@ -21,12 +20,6 @@ DASHBOARD = "/admin/reports/financedashboard/"
 def as_finance(client, world):
     client.force_login(member(world.acme.tenant, Role.FINANCE))
     return client
-
-
-@pytest.fixture
-def with_export_actions(monkeypatch):
-    """What payments/admin.py gets: `actions = ["cancel_selected", *export_actions]`."""
-    monkeypatch.setattr(PaySessionAdmin, "actions", ["cancel_selected", *export_actions])
 
 
 def action(name: str, *pks) -> dict:
@@ -115,7 +108,7 @@ def test_another_tenant_dashboard_and_jobs_answer_404(world, as_finance):
     assert str(job.uuid) not in as_finance.get(reverse("admin:reports_exportjob_changelist")).content.decode()
 
 
-def test_export_selected_streams_a_csv_of_exactly_those_sessions(world, as_finance, with_export_actions):
+def test_export_selected_streams_a_csv_of_exactly_those_sessions(world, as_finance):
     chosen = [session(world.acme, when=at(f"2025-05-0{i} 10:00")) for i in (1, 2)]
     session(world.acme, when=at("2025-05-03 10:00"))
 
@@ -127,7 +120,7 @@ def test_export_selected_streams_a_csv_of_exactly_those_sessions(world, as_finan
     assert [r["Session ID"] for r in parse_csv(content(response))] == [str(s.uuid) for s in chosen]
 
 
-def test_export_matching_uses_the_changelist_filters(world, as_finance, with_export_actions):
+def test_export_matching_uses_the_changelist_filters(world, as_finance):
     failed = session(world.acme, when=at("2025-05-01 10:00"), status="failed", result="caller-hung-up")
     ok = session(world.acme, when=at("2025-05-02 10:00"))
 
@@ -139,9 +132,7 @@ def test_export_matching_uses_the_changelist_filters(world, as_finance, with_exp
     assert ids == [str(failed.uuid)]
 
 
-def test_a_large_matching_export_becomes_a_job(
-    world, as_finance, with_export_actions, settings, django_capture_on_commit_callbacks
-):
+def test_a_large_matching_export_becomes_a_job(world, as_finance, settings, django_capture_on_commit_callbacks):
     settings.PAYDESK_REPORTS_SYNC_MAX_ROWS = 1
     made = [session(world.acme, when=at(f"2025-05-0{i} 10:00")) for i in (1, 2, 3)]
 
@@ -157,7 +148,7 @@ def test_a_large_matching_export_becomes_a_job(
     assert "export job" in response.content.decode()
 
 
-def test_an_export_is_one_tenant(world, client, superuser, with_export_actions):
+def test_an_export_is_one_tenant(world, client, superuser):
     client.force_login(superuser)
     mine, theirs = session(world.acme, when=at("2025-05-01 10:00")), session(world.globex, when=at("2025-05-01 10:00"))
 
@@ -183,7 +174,7 @@ def test_changelist_filters_map_to_report_filters_or_refuse(world):
     assert changelist_filters({"connector": str(world.globex.connectors["Stripe_Stage"].pk)}, tenant) is None
 
 
-def test_an_agent_cannot_export_sessions(world, client, with_export_actions):
+def test_an_agent_cannot_export_sessions(world, client):
     client.force_login(member(world.acme.tenant, Role.AGENT))
     s = session(world.acme, when=at("2025-05-01 10:00"))
 
@@ -193,3 +184,9 @@ def test_an_agent_cannot_export_sessions(world, client, with_export_actions):
 
     assert "Exports are for owners, admins, finance and viewers" in response.content.decode()
     assert not response.get("Content-Disposition")
+
+
+def test_the_pay_session_list_offers_the_export_actions_the_reports_app_plugs_in(world, as_finance):
+    page = as_finance.get(reverse("admin:payments_paysession_changelist")).content.decode()
+    offered = re.findall(r'<option value="(export_[a-z_]+)"', page)
+    assert offered == ["export_selected_csv", "export_selected_xlsx", "export_matching_csv", "export_matching_xlsx"]

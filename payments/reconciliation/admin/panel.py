@@ -1,4 +1,4 @@
-"""The reconciliation panel of the pay-session page (payments/admin.py shows it)."""
+"""The reconciliation panel of the pay-session page (registered on it by ReconciliationConfig.ready())."""
 
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from connectors.selectors import connector_by_name
 from core import money
 from core.cardsafe import mask_card_numbers, tripwire_fired
-from payments.reconciliation.api.serializers import SessionReconciliationField
+from payments.sessions import extensions
 from payments.sessions.models import CAPTURE_FIELDS, CARD_FIELDS, MATCHER_FIELDS, PayEvent, PaySession
 from payments.sessions.services import SessionRequest
 
@@ -36,7 +36,7 @@ class SpaceSeparatedField(serializers.Field):
 
 class PaySessionCreateSerializer(serializers.Serializer):
     """Mirrors Twilio's rules for CreatePayments, so a partner gets a clear 400 before
-    Twilio is called (twilio-pay.md §1.1)."""
+    Twilio is called (docs/twilio-pay.md §1.1)."""
 
     call_sid = serializers.RegexField(
         r"^CA[0-9a-fA-F]{32}\Z",
@@ -150,7 +150,6 @@ class PaySessionSerializer(serializers.ModelSerializer):
     outcome = serializers.SerializerMethodField()
     twilio_error = serializers.SerializerMethodField()
     started_by = serializers.SerializerMethodField()
-    reconciliation = SessionReconciliationField(source="*", read_only=True)
 
     class Meta:
         model = PaySession
@@ -188,9 +187,13 @@ class PaySessionSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "completed_at",
-            "reconciliation",
         ]
         read_only_fields = fields
+
+    def get_fields(self):
+        # Peer apps add their part of a session after the app's own fields
+        # (payments.sessions.extensions), e.g. "reconciliation".
+        return {**super().get_fields(), **extensions.api_fields()}
 
     def get_charge_amount(self, obj) -> str | None:
         return None if obj.amount_minor is None else money.to_major_string(obj.amount_minor, obj.currency)

@@ -1,4 +1,3 @@
-import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -11,6 +10,7 @@ from payments.sessions.api.serializers import (
     PaySessionCreateSerializer,
     PaySessionSerializer,
 )
+from payments.sessions.filters import PaySessionFilter
 from payments.sessions.models import PaySession
 from tenants.auth import request_actor, request_tenant
 
@@ -21,16 +21,6 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     description="Makes retries safe: the same key and body give the same result; the same key with "
     "another body is refused (409).",
 )
-
-
-class PaySessionFilter(django_filters.FilterSet):
-    connector = django_filters.CharFilter(field_name="connector__unique_name")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = PaySession
-        fields = ["status", "connector", "call_sid", "channel", "payment_sid"]
 
 
 def _idempotency_key(request) -> str | None:

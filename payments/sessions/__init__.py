@@ -1,0 +1,1 @@
+"""Agent-assisted pay sessions and Twilio's status callbacks (app label "payments")."""

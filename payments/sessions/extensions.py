@@ -1,0 +1,61 @@
+"""Where peer apps built on pay sessions plug in what they show of a session.
+
+The pay-session app sits below reconciliation, reports and the apps that come after them,
+so it never imports them. Each of those registers here from its AppConfig.ready(): a
+field of the pay-session API representation, a panel of the pay-session admin page, or
+admin actions on the pay-session list. The pay-session serializer and admin read the
+registry when they are used, so registration order is installation order
+(docs/architecture.md).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib import admin
+from rest_framework import serializers
+
+
+@dataclass(frozen=True)
+class AdminPanel:
+    title: str  # the fieldset's heading on the pay-session page
+    render: Callable  # session -> safe HTML, decorated for the admin (label, CSS class)
+
+
+_api_fields: dict[str, Callable[[], serializers.Field]] = {}
+_admin_panels: dict[str, AdminPanel] = {}
+_admin_actions: dict[str, Callable] = {}
+
+
+def register_api_field(name: str, make_field: Callable[[], serializers.Field]) -> None:
+    """Add `name` to the pay-session API representation, after the app's own fields.
+    `make_field` builds a fresh read-only field for each serializer instance."""
+    _api_fields[name] = make_field
+
+
+def register_admin_panel(name: str, *, title: str, label: str, render: Callable) -> None:
+    """Show `render(session)` (safe HTML) in a section `title` of the pay-session page,
+    before the event timeline."""
+
+    def panel(session):
+        return render(session)
+
+    panel.__name__ = name  # the admin's CSS class: field-<name>
+    _admin_panels[name] = AdminPanel(title=title, render=admin.display(description=label)(panel))
+
+
+def register_admin_actions(*actions: Callable) -> None:
+    """Add admin actions (functions decorated with @admin.action) to the pay-session list."""
+    for action in actions:
+        _admin_actions[action.__name__] = action
+
+
+def api_fields() -> dict[str, serializers.Field]:
+    return {name: make() for name, make in _api_fields.items()}
+
+
+def admin_panels() -> list[AdminPanel]:
+    return list(_admin_panels.values())
+
+
+def admin_actions() -> list[Callable]:
+    return list(_admin_actions.values())
