@@ -55,10 +55,12 @@ services: ## Make sure PostgreSQL and Redis answer on loopback; start them if no
 
 test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, import contracts
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/ruff format --check .
 
 format: install ## Apply ruff's formatting and safe fixes

@@ -4,7 +4,7 @@ Prism validates each request against the spec. It answers 422 with the list of
 violations when a request breaks the spec, and otherwise answers with the spec's static
 example (sid PKaaaa…). One Prism runs per test session (per xdist worker). It listens
 on a free loopback port, is polled until it answers (with a deadline, no fixed sleep),
-and is stopped at the end. See ../shared/reference/twilio-contract-testing.md.
+and is stopped at the end. See docs/testing.md §4.
 """
 
 from __future__ import annotations
