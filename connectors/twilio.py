@@ -1,8 +1,9 @@
-"""The edge to Twilio. The only module that imports `twilio`.
+"""The edge to Twilio: the only module that imports Twilio's REST client and request
+validator (TwiML is built with `twilio.twiml` where it is made, docs/architecture.md).
 
 One client per call, with the tenant's credentials and the base URL from settings (real
 Twilio, the bundled simulator, or Prism in contract tests). Payments API 2010-04-01:
-CreatePayments and UpdatePayments (twilio-pay.md §1).
+CreatePayments and UpdatePayments (docs/twilio-pay.md §1).
 """
 
 from dataclasses import dataclass
@@ -13,13 +14,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
-from twilio.twiml.voice_response import VoiceResponse
 
 from connectors.base import ConnectorError
 
 TIMEOUT_SECONDS = 15
 
-# Twilio codes that mean "the request cannot succeed as sent" (twilio-pay.md §1.4).
+# Twilio codes that mean "the request cannot succeed as sent" (docs/twilio-pay.md §1.4).
 _CONFLICT_CODES = {64019, 64021, 21220}
 
 
@@ -96,72 +96,7 @@ def payments_update(
 
 
 def signature_is_valid(*, auth_token: str, url: str, params, signature: str) -> bool:
-    """Check X-Twilio-Signature (twilio-pay.md §6). `params` is the form QueryDict."""
+    """Check X-Twilio-Signature (docs/twilio-pay.md §6). `params` is the form QueryDict."""
     if not signature:
         return False
     return RequestValidator(auth_token).validate(url, params, signature)
-
-
-# --- TwiML for IVR payment flows (payments/ivr) ---------------------------------------
-#
-# Builders take plain values and return the XML document, so the rest of Paydesk never
-# imports twilio. A response is a list of verbs, each a dict:
-#   {"verb": "say", "text": str, "language": str}
-#   {"verb": "gather", "action": url, "timeout": int, "finish_on_key": str,
-#    "num_digits": int | None, "language": str, "says": [say, ...]}
-#   {"verb": "pay", "attrs": {snake_case <Pay> attribute: value},
-#    "prompts": [{"for": field, "attempt": "1" | "2 3" | None, "error_type": str | None,
-#                 "card_type": str | None, "says": [say, ...]}],
-#    "parameters": [(name, value), ...]}
-#   {"verb": "redirect", "url": str}
-#   {"verb": "pause", "length": int}
-#   {"verb": "hangup"}
-
-
-def _add_says(parent, says) -> None:
-    for say in says:
-        parent.say(say["text"], language=say.get("language") or None)
-
-
-def twiml_voice_response(verbs) -> str:
-    """The <Response> document for a list of verb dicts (see above)."""
-    response = VoiceResponse()
-    for verb in verbs:
-        kind = verb["verb"]
-        if kind == "say":
-            _add_says(response, [verb])
-        elif kind == "gather":
-            gather = response.gather(
-                input="dtmf",
-                action=verb["action"],
-                method="POST",
-                timeout=verb.get("timeout"),
-                finish_on_key=verb.get("finish_on_key"),
-                num_digits=verb.get("num_digits"),
-                language=verb.get("language"),
-                # No key pressed still reaches the action (with empty Digits), which counts
-                # the attempt and answers, instead of falling through the document.
-                action_on_empty_result=True,
-            )
-            _add_says(gather, verb.get("says", []))
-        elif kind == "pay":
-            pay = response.pay(**{k: v for k, v in verb["attrs"].items() if v is not None})
-            for prompt in verb.get("prompts", []):
-                node = pay.prompt(
-                    for_=prompt["for"],
-                    attempt=prompt.get("attempt"),
-                    error_type=prompt.get("error_type"),
-                    card_type=prompt.get("card_type"),
-                )
-                _add_says(node, prompt.get("says", []))
-            for name, value in verb.get("parameters", []):
-                pay.parameter(name=name, value=value)
-        elif kind == "redirect":
-            response.redirect(verb["url"], method="POST")
-        elif kind == "pause":
-            response.pause(length=verb.get("length", 1))
-        elif kind == "hangup":
-            response.hangup()
-        else:
-            raise ValueError(f"unknown TwiML verb {kind!r}")
-    return str(response.to_xml(xml_declaration=True))

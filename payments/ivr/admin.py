@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from connectors import twilio as twilio_edge
 from connectors.models import ConnectorInstance
 from core import money
 from payments.ivr import services, twiml
@@ -126,7 +125,7 @@ def flow_preview(flow: PaymentFlow, amount_minor: int) -> list[tuple[str, str]]:
     session = services.ivr_pay_session_preview(flow=flow, amount_minor=amount_minor if charging else None)
     steps.append(("<Pay>", twiml.pay(flow, speaker, session)))
     steps.append(("Success", twiml.outcome(flow, speaker, session, result="success", can_retry=False)))
-    return [(title, pretty(twilio_edge.twiml_voice_response(verbs))) for title, verbs in steps]
+    return [(title, pretty(twiml.render(document))) for title, document in steps]
 
 
 @admin.register(PaymentFlow)

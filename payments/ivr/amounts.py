@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 
 from core import money
 
-MAX_WHOLE_DIGITS = 6  # Twilio takes amounts below 1,000,000 (twilio-pay.md §1.1)
+MAX_WHOLE_DIGITS = 6  # Twilio takes amounts below 1,000,000 (docs/twilio-pay.md §1.1)
 
 
 class AmountError(ValueError):

@@ -17,7 +17,7 @@ from core.money import validate_currency
 from payments.sessions.models import PaySession
 from tenants.models import ApiKey, Tenant
 
-# <Pay language> for cards (twilio-pay.md §3.1); <Say> and <Gather> take the same codes.
+# <Pay language> for cards (docs/twilio-pay.md §3.1); <Say> and <Gather> take the same codes.
 LANGUAGES = ["en-US", "en-GB", "en-AU", "en-CA", "en-IN", "es-ES", "es-MX", "fr-CA", "fr-FR", "de-DE", "it-IT"]
 # The <Pay validCardTypes> list (§3.1).
 CARD_TYPES = ["visa", "mastercard", "amex", "maestro", "discover", "optima", "jcb", "diners-club", "enroute"]
@@ -119,7 +119,7 @@ class PaymentFlow(models.Model):
 
     @property
     def pay_max_attempts(self) -> int:
-        """<Pay maxAttempts> takes 1-3 (twilio-pay.md §3.1)."""
+        """<Pay maxAttempts> takes 1-3 (docs/twilio-pay.md §3.1)."""
         return min(self.max_attempts, 3)
 
     @property

@@ -9,6 +9,8 @@ English one, else in en-US, so that it is never read with a foreign voice.
 import re
 from dataclasses import dataclass, field
 
+from twilio.twiml.voice_response import Say
+
 from payments.ivr import amounts
 
 # key → (label, default text), in the order a call meets them.
@@ -91,7 +93,8 @@ def fill(text: str, values: dict[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Speaker:
-    """Renders a flow's prompts as <Say> verbs (plain dicts for connectors.twilio)."""
+    """Renders a flow's prompts: as text, or as <Say> elements (twilio.twiml) to nest in
+    a <Response>, <Gather> or <Prompt>."""
 
     language: str
     currency: str
@@ -133,9 +136,10 @@ class Speaker:
         }
         return fill(template, values).strip(), language
 
-    def say(self, key: str, **kwargs) -> dict:
+    def say(self, key: str, **kwargs) -> Say:
+        """The prompt as a detached <Say>: append it where it is spoken."""
         text, language = self.text(key, **kwargs)
-        return {"verb": "say", "text": text, "language": language}
+        return Say(text, language=language or None)
 
     def _amount(self, amount_minor: int | None, language: str) -> str:
         return "" if amount_minor is None else amounts.spoken_amount(amount_minor, self.currency, language)

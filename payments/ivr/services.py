@@ -35,7 +35,7 @@ FLOW_FIELDS = frozenset(
     }
 )  # fmt: skip
 # What Paydesk keeps of a <Pay> status callback, action request or Studio report: the
-# payment fields (twilio-pay.md §3.2, §3.3). The caller's phone numbers and the other
+# payment fields (docs/twilio-pay.md §3.2, §3.3). The caller's phone numbers and the other
 # call parameters Twilio adds are not payment data and are not stored.
 PAY_PARAMS = frozenset(
     {

@@ -2,7 +2,7 @@
 
 For tenants who prefer Studio: the same prompts, the amount in two Gather widgets
 (whole units, then cents; or one entry with * as the decimal point), a read-back to
-confirm or re-enter, the Capture Payments widget (twilio-pay.md §5), and a Make HTTP
+confirm or re-enter, the Capture Payments widget (docs/twilio-pay.md §5), and a Make HTTP
 Request widget that reports every outcome back to Paydesk, where it is recorded as an IVR
 pay session of the flow (payments/ivr/views.py: studio_result).
 
@@ -11,7 +11,7 @@ checked before the payment (Studio's split widget cannot compare decimal amounts
 flows paid by partner reference cannot be exported (the lookup lives in Paydesk).
 The widget output names (`{{widgets.capture_payment.Result}}` and the other
 PascalCase fields) follow the <Pay> action parameters; Twilio does not document them
-(twilio-pay.md, open question 9).
+(docs/twilio-pay.md, open question 9).
 """
 
 from core.money import exponent, to_major_string
@@ -20,7 +20,7 @@ from payments.ivr.models import PaymentFlow
 from payments.ivr.prompts import Speaker
 
 PAY_WIDGET = "capture_payment"
-# Capture Payments transitions (twilio-pay.md §5); every one is reported to Paydesk.
+# Capture Payments transitions (docs/twilio-pay.md §5); every one is reported to Paydesk.
 PAY_TRANSITIONS = ("success", "maxFailedAttempts", "providerError", "payInterrupted", "hangup", "validationError")
 # Widget outputs sent back to Paydesk: the <Pay> action parameters (§3.2).
 REPORTED = (

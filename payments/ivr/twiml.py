@@ -1,16 +1,21 @@
-"""What each step of an IVR call says and asks, as lists of verb dicts.
+"""What each step of an IVR call says and asks, as TwiML.
 
 Pure: a step takes the flow (row attributes only), a Speaker and the values the step
-needs, and returns verbs that connectors.twilio.twiml_voice_response turns into TwiML.
+needs, and returns the <Response> (a twilio.twiml VoiceResponse) that `render` turns
+into the XML answered to Twilio. TwiML is built here, where it is made, with
+twilio.twiml alone: it needs no credentials and makes no request, so this module never
+imports Twilio's REST client or request validator (only connectors/twilio.py does).
 The state of a call (which entry, which attempt, the amount keyed so far) travels in the
 query strings of the URLs given to Twilio: Twilio signs the whole URL it calls back, so
 that state is as trustworthy as the signature.
 """
 
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.urls import reverse
+from twilio.twiml.voice_response import Gather, Hangup, Parameter, Pay, Prompt, Say, VoiceResponse
 
 from core.money import exponent, parse_major, to_major_string
 from payments.ivr import amounts
@@ -22,7 +27,7 @@ from payments.sessions.services import paydesk_reference
 Source, Entry = PaymentFlow.AmountSource, PaymentFlow.AmountEntry
 
 # Each <Pay> field, in the order <Pay> asks for them, with the error types it can report
-# (the <Prompt errorType> spelling, twilio-pay.md §3.4).
+# (the <Prompt errorType> spelling, docs/twilio-pay.md §3.4).
 PAY_FIELD_ERRORS = {
     "payment-card-number": ("timeout", "invalid-card-number", "invalid-card-type"),
     "expiration-date": ("timeout", "invalid-date"),
@@ -54,23 +59,42 @@ def pay_url(session: PaySession, endpoint: str) -> str:
 # --- Building blocks ------------------------------------------------------------------
 
 
-def gather(flow: PaymentFlow, action: str, says: list[dict], *, num_digits: int | None = None) -> dict:
-    return {
-        "verb": "gather",
-        "action": action,
-        "timeout": flow.timeout,
-        "finish_on_key": "#",
-        "num_digits": num_digits,
-        "language": flow.language,
-        "says": says,
-    }
+def response(*verbs) -> VoiceResponse:
+    """A <Response> of `verbs` (<Say>, <Gather>, <Pay>, <Hangup>...), in order."""
+    document = VoiceResponse()
+    for verb in verbs:
+        document.append(verb)
+    return document
 
 
-def hang_up(speaker: Speaker, *keys: str) -> list[dict]:
-    return [*(speaker.say(key) for key in keys), {"verb": "hangup"}]
+def render(document: VoiceResponse) -> str:
+    """The XML answered to Twilio, with its XML declaration."""
+    return str(document.to_xml(xml_declaration=True))
 
 
-def unavailable(speaker: Speaker | None = None) -> list[dict]:
+def gather(flow: PaymentFlow, action: str, says: Iterable[Say], *, num_digits: int | None = None) -> Gather:
+    node = Gather(
+        input="dtmf",
+        action=action,
+        method="POST",
+        timeout=flow.timeout,
+        finish_on_key="#",
+        num_digits=num_digits,
+        language=flow.language,
+        # No key pressed still reaches the action (with empty Digits), which counts
+        # the attempt and answers, instead of falling through the document.
+        action_on_empty_result=True,
+    )
+    for say in says:
+        node.append(say)
+    return node
+
+
+def hang_up(speaker: Speaker, *keys: str) -> VoiceResponse:
+    return response(*(speaker.say(key) for key in keys), Hangup())
+
+
+def unavailable(speaker: Speaker | None = None) -> VoiceResponse:
     """For unknown, disabled or broken flows: polite, and the same for every flow."""
     speaker = speaker or Speaker(language="en-US", currency="USD")
     return hang_up(speaker, "unavailable")
@@ -79,26 +103,33 @@ def unavailable(speaker: Speaker | None = None) -> list[dict]:
 # --- Amount and reference entry -------------------------------------------------------
 
 
-def first_entry(flow: PaymentFlow, speaker: Speaker, *, attempt: int, preface=()) -> list[dict]:
-    """Ask for the reference or the amount (its first part in the two-entry mode)."""
+def first_entry(flow: PaymentFlow, speaker: Speaker, *, attempt: int, preface: Iterable[Say] = ()) -> VoiceResponse:
+    """Ask for the reference or the amount (its first part in the two-entry mode), after
+    the `preface` <Say>s (a greeting, the error of the last attempt)."""
     if flow.amount_source == Source.REFERENCE:
         url = flow_url(flow, "reference", attempt=attempt)
-        return [gather(flow, url, [*preface, speaker.say("reference_entry")])]
+        return response(gather(flow, url, [*preface, speaker.say("reference_entry")]))
     if flow.amount_entry == Entry.STAR_DECIMAL and amounts.needs_minor_entry(flow.currency):
         url = flow_url(flow, "amount", step="star", attempt=attempt)
-        return [gather(flow, url, [*preface, speaker.say("amount_star")])]
+        return response(gather(flow, url, [*preface, speaker.say("amount_star")]))
     url = flow_url(flow, "amount", step="units", attempt=attempt)
-    return [gather(flow, url, [*preface, speaker.say("amount_units")])]
+    return response(gather(flow, url, [*preface, speaker.say("amount_units")]))
 
 
-def minor_entry(flow: PaymentFlow, speaker: Speaker, *, whole: str, attempt: int) -> list[dict]:
+def minor_entry(flow: PaymentFlow, speaker: Speaker, *, whole: str, attempt: int) -> VoiceResponse:
     url = flow_url(flow, "amount", step="minor", whole=whole, attempt=attempt)
-    return [gather(flow, url, [speaker.say("amount_minor")], num_digits=exponent(flow.currency))]
+    return response(gather(flow, url, [speaker.say("amount_minor")], num_digits=exponent(flow.currency)))
 
 
 def confirmation(
-    flow: PaymentFlow, speaker: Speaker, *, amount_minor: int, attempt: int, reference=None, preface=()
-) -> list[dict]:
+    flow: PaymentFlow,
+    speaker: Speaker,
+    *,
+    amount_minor: int,
+    attempt: int,
+    reference=None,
+    preface: Iterable[Say] = (),
+) -> VoiceResponse:
     """Read the amount back; 1 confirms, 2 enters it again."""
     if reference is not None:
         readback = speaker.say("reference_readback", amount=amount_minor, reference=reference.reference)
@@ -107,10 +138,10 @@ def confirmation(
     url = flow_url(
         flow, "confirm", amount=amount_minor, attempt=attempt, ref=str(reference.uuid) if reference else None
     )
-    return [gather(flow, url, [*preface, readback, speaker.say("confirm")], num_digits=1)]
+    return response(gather(flow, url, [*preface, readback, speaker.say("confirm")], num_digits=1))
 
 
-def again_or_give_up(flow: PaymentFlow, speaker: Speaker, *, attempt: int, error_key: str, ask) -> list[dict]:
+def again_or_give_up(flow: PaymentFlow, speaker: Speaker, *, attempt: int, error_key: str, ask) -> VoiceResponse:
     """After a failed entry: ask again (`ask(attempt=, preface=)`) or, at the last
     attempt, give up politely."""
     if attempt >= flow.max_attempts:
@@ -161,7 +192,7 @@ def pay_fields(flow: PaymentFlow) -> list[str]:
     ]
 
 
-def pay_prompts(flow: PaymentFlow, speaker: Speaker) -> list[dict]:
+def pay_prompts(flow: PaymentFlow, speaker: Speaker) -> list[Prompt]:
     """A <Prompt> per field for the first attempt, one per error type for the next
     attempts (the error, then the question again), and one for payment processing."""
     retries = " ".join(str(n) for n in range(2, flow.pay_max_attempts + 1)) or None
@@ -183,44 +214,44 @@ def pay_prompts(flow: PaymentFlow, speaker: Speaker) -> list[dict]:
     return prompts
 
 
-def _prompt(field: str, says: list[dict], **attrs) -> dict:
-    return {"for": field, "says": says, **attrs}
+def _prompt(field: str, says: list[Say], **attrs) -> Prompt:
+    node = Prompt(for_=field, **attrs)
+    for say in says:
+        node.append(say)
+    return node
 
 
-def pay(flow: PaymentFlow, speaker: Speaker, session: PaySession, *, preface=()) -> list[dict]:
-    """<Pay> for the session; its <Parameter>s are the session's (the flow's parameters,
-    plus the partner's reference when there is one)."""
-    parameters = session.parameter or {}
-    return [
-        *preface,
-        {
-            "verb": "pay",
-            "attrs": pay_attributes(flow, session),
-            "prompts": pay_prompts(flow, speaker),
-            "parameters": [(str(k), str(v)) for k, v in parameters.items()],
-        },
-    ]
+def pay(flow: PaymentFlow, speaker: Speaker, session: PaySession, *, preface: Iterable[Say] = ()) -> VoiceResponse:
+    """<Pay> for the session, after the `preface` <Say>s; its <Parameter>s are the
+    session's (the flow's parameters, plus the partner's reference when there is one)."""
+    # The SDK leaves out the attributes whose value is None.
+    node = Pay(**pay_attributes(flow, session))
+    for prompt in pay_prompts(flow, speaker):
+        node.append(prompt)
+    for name, value in (session.parameter or {}).items():
+        node.append(Parameter(name=str(name), value=str(value)))
+    return response(*preface, node)
 
 
 # --- The outcome ----------------------------------------------------------------------
 
 
-def outcome(flow: PaymentFlow, speaker: Speaker, session: PaySession, *, result: str, can_retry: bool) -> list[dict]:
+def outcome(flow: PaymentFlow, speaker: Speaker, session: PaySession, *, result: str, can_retry: bool) -> VoiceResponse:
     """What the caller hears after <Pay> (the answer to its action request)."""
     if result == "success":
         if session.amount_minor is None:
             return hang_up(speaker, "success_tokenized")
-        return [speaker.say("success", amount=session.amount_minor), {"verb": "hangup"}]
+        return response(speaker.say("success", amount=session.amount_minor), Hangup())
     if result == "caller-hung-up":
-        return [{"verb": "hangup"}]
+        return response(Hangup())
     if result == "caller-interrupted-with-star":
         return hang_up(speaker, "cancelled")
     if result in RETRYABLE_RESULTS:
         if can_retry:
-            return [
+            return response(
                 speaker.say("declined"),
                 gather(flow, pay_url(session, "retry"), [speaker.say("retry_offer")], num_digits=1),
-            ]
+            )
         return hang_up(speaker, "declined", "goodbye")
     return hang_up(speaker, "failure")
 

@@ -25,7 +25,6 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from connectors import twilio as twilio_edge
 from core.money import parse_major
 from payments.ivr import amounts, selectors, services, twiml
 from payments.ivr.amounts import AmountError
@@ -39,8 +38,8 @@ CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}\Z")
 Source = PaymentFlow.AmountSource
 
 
-def _twiml(verbs: list[dict]) -> HttpResponse:
-    return HttpResponse(twilio_edge.twiml_voice_response(verbs), content_type="text/xml; charset=utf-8")
+def _twiml(document: twiml.VoiceResponse) -> HttpResponse:
+    return HttpResponse(twiml.render(document), content_type="text/xml; charset=utf-8")
 
 
 def _refused() -> HttpResponse:
