@@ -52,28 +52,17 @@ def verify_secret_key(secret_key: str) -> None:
 # --- Reconciliation: lists, retrieves, webhooks ----------------------------------------
 #
 # Everything below returns plain dicts (`to_dict()`), so callers never touch SDK types.
-# localstripe returns some expandable fields as embedded objects where Stripe returns an
-# id (a PaymentIntent's `latest_charge`); `id_of` reads either.
+#
+# Stripe's lists (https://docs.stripe.com/api/pagination): at most 100 objects a page,
+# newest first; `starting_after=<id>` continues after that object, `has_more` says
+# whether anything is left. Every list read here accepts a `created` range filter
+# (`created[gt]`, see each list endpoint's `created` parameter), so a lower bound is
+# always left to Stripe.
 
 LIST_PAGE_SIZE = 100  # Stripe's maximum
-
-# Stripe accepts `created[gt]` on every list used here. localstripe (tests, the first
-# run) only on charges and events: it answers 400 or 500 to the filter elsewhere. For the
-# other kinds the filter is applied on our side instead (ListPage.server_filtered=False),
-# and the caller stops as soon as a newest-first page is entirely older than the cursor,
-# which is as cheap as the server filter on Stripe (its lists are newest-first).
-SERVER_CREATED_FILTER = frozenset({"charges", "events"})
 LIST_KINDS = frozenset(
     {"charges", "payment_intents", "refunds", "balance_transactions", "payouts", "disputes", "events"}
 )
-
-
-class ListUnsupported(ConnectorError):
-    """The server has no such list (localstripe has no disputes). Not Stripe's behaviour."""
-
-    def __init__(self, kind: str):
-        super().__init__(f"The Stripe server has no {kind} list.", permanent=True, status=404)
-        self.kind = kind
 
 
 class SignatureInvalid(ConnectorError):
@@ -82,12 +71,11 @@ class SignatureInvalid(ConnectorError):
 
 
 class ListPage:
-    """One page of a Stripe list: its objects as dicts, in the server's order."""
+    """One page of a Stripe list: its objects as dicts, in Stripe's order (newest first)."""
 
-    def __init__(self, items: list[dict], has_more: bool, server_filtered: bool):
+    def __init__(self, items: list[dict], has_more: bool):
         self.items = items
         self.has_more = has_more
-        self.server_filtered = server_filtered
 
     @property
     def last_id(self) -> str | None:
@@ -96,7 +84,10 @@ class ListPage:
 
 
 def id_of(value) -> str:
-    """An expandable field as an id, whether the server sent the id or the object."""
+    """An expandable field as an id. Stripe sends such a field (a charge's
+    `balance_transaction`, a PaymentIntent's `latest_charge`) as the object's id, or as
+    the object itself when the request expanded it
+    (https://docs.stripe.com/api/expanding_objects); this reads either."""
     if value is None:
         return ""
     if isinstance(value, dict):
@@ -120,7 +111,8 @@ def list_page(
     expand: tuple[str, ...] = (),
     filters: dict | None = None,
 ) -> ListPage:
-    """One page of `kind` (a LIST_KINDS name). Raises ConnectorError, or ListUnsupported."""
+    """One page of `kind` (a LIST_KINDS name), created after `created_gt` when it is
+    given (0 or None: no lower bound). Raises ConnectorError."""
     if kind not in LIST_KINDS:
         raise ValueError(f"unknown Stripe list {kind!r}")
     params: dict = {"limit": limit, **(filters or {})}
@@ -128,18 +120,13 @@ def list_page(
         params["starting_after"] = starting_after
     if expand:
         params["expand"] = list(expand)
-    # created_gt of 0 or None means no lower bound: nothing to filter, on either side.
-    server_filtered = not created_gt or kind in SERVER_CREATED_FILTER
-    if created_gt and kind in SERVER_CREATED_FILTER:
+    if created_gt:
         params["created"] = {"gt": int(created_gt)}
     try:
         result = getattr(client.v1, kind).list(params=params)
     except stripe.StripeError as exc:
-        if getattr(exc, "http_status", None) == 404:
-            raise ListUnsupported(kind) from exc
         raise as_connector_error(exc) from exc
-    items = [obj.to_dict() for obj in result.data]
-    return ListPage(items, bool(result.has_more), server_filtered)
+    return ListPage([obj.to_dict() for obj in result.data], bool(result.has_more))
 
 
 def list_charges(client, **kwargs) -> ListPage:
@@ -155,7 +142,9 @@ def list_refunds(client, **kwargs) -> ListPage:
 
 
 def list_balance_transactions(client, *, payout: str | None = None, **kwargs) -> ListPage:
-    """With `payout`, the transactions an automatic payout settled (Stripe only)."""
+    """With `payout`, the transactions an automatic payout settled: Stripe documents the
+    filter for automatic payouts only
+    (https://docs.stripe.com/api/balance_transactions/list#balance_transaction_list-payout)."""
     if payout:
         kwargs["filters"] = {**kwargs.get("filters", {}), "payout": payout}
     return list_page(client, "balance_transactions", **kwargs)

@@ -91,7 +91,8 @@ def _wait_for_localstripe(url: str, proc: subprocess.Popen[bytes], stderr: Any) 
 
 @pytest.fixture
 def localstripe(localstripe_url: str) -> str:
-    """localstripe with its data flushed (webhook registrations survive a flush)."""
+    """localstripe with its data flushed and its test clock at the real time (webhook
+    registrations survive a flush)."""
     requests.delete(f"{localstripe_url}/_config/data", timeout=5).raise_for_status()
     return localstripe_url
 

@@ -159,8 +159,11 @@ def fields_of(kind: str, obj: dict) -> dict:
 
 
 def explode(obj: dict) -> Iterable[tuple[str, dict]]:
-    """The object and every full object embedded in it (expanded fields, or localstripe's
-    habit of embedding a PaymentIntent's latest charge)."""
+    """The object and every full object embedded in it. An expandable field (a charge's
+    `balance_transaction`, a PaymentIntent's `latest_charge`) holds the whole object
+    when it was expanded (https://docs.stripe.com/api/expanding_objects), and a few fields
+    are lists of objects (a dispute's `balance_transactions`, a charge's `refunds` when
+    expanded). Each is stored as well."""
     kind = obj.get("object")
     if kind not in MODELS or not obj.get("id"):
         return

@@ -173,7 +173,6 @@ class SyncCursor(models.Model):
     window_gt = models.BigIntegerField(null=True, blank=True)
     window_max_created = models.BigIntegerField(default=0)
     starting_after = models.CharField(max_length=255, blank=True)
-    supported = models.BooleanField(default=True, help_text="False when the server has no such list (localstripe).")
     pages = models.BigIntegerField(default=0)
     objects_seen = models.BigIntegerField(default=0)
     last_completed_at = models.DateTimeField(null=True, blank=True)

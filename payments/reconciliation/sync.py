@@ -1,12 +1,18 @@
 """Keeping a connector's mirror up to date: cursors, pages, backoff, the lease, health.
 
-Each list is read in windows `created > gt`, page after page (limit 100, starting_after).
-Every page is stored in one transaction with the cursor that points past it, so a run
-that dies anywhere resumes after the last stored page: no gap, nothing stored twice. The
-window's upper end is the newest `created` seen on any page, so the result does not
-depend on the order the server lists in. The next window starts OVERLAP_SECONDS before
-it, which absorbs objects Stripe lists late or in the same second (the mirror's merge
-makes a re-read harmless).
+Each list is read in windows `created > gt`, page after page (limit 100, starting_after),
+with the lower bound sent to Stripe as `created[gt]`. Every page is stored in one
+transaction with the cursor that points past it, so a run that dies anywhere resumes
+after the last stored page: no gap, nothing stored twice.
+
+Stripe lists newest first and pages with `starting_after`
+(https://docs.stripe.com/api/pagination). So a window is read from its newest object
+down, and only once it is read to the end is everything above its lower bound known:
+the cursor's `high_water` moves to the window's newest `created` then, not page by page
+(taken as the newest seen on any page, so it holds whatever the order). Objects created
+while a window is read come before its first page and are left to the next window. That
+one starts OVERLAP_SECONDS below the high water, which absorbs objects Stripe lists late
+or created in the same second (the mirror's merge makes a re-read harmless).
 """
 
 import logging
@@ -160,16 +166,6 @@ def _window_gt(cursor: SyncCursor, *, mode: str, since: datetime | None) -> int:
     return gt
 
 
-def _rest_is_older(items: list[dict], gt: int) -> bool:
-    """True when the page is newest-first and ends at or below the window: every later
-    page is older still. Said only of a page visibly sorted newest-first, so a list in
-    the other order is simply read to its end."""
-    created = [int(item.get("created") or 0) for item in items]
-    if len(created) < 2 or created[0] <= created[-1]:
-        return False
-    return all(a >= b for a, b in zip(created, created[1:], strict=False)) and created[-1] <= gt
-
-
 def sync_kind(
     client,
     connector: ConnectorInstance,
@@ -184,8 +180,6 @@ def sync_kind(
 ) -> bool:
     """Read one list to the end of its window. Returns False when out of time."""
     cursor, _ = SyncCursor.objects.get_or_create(connector=connector, kind=kind, defaults={"tenant": connector.tenant})
-    if not cursor.supported and mode != NIGHTLY:
-        return True
     wanted = _window_gt(cursor, mode=mode, since=since)
     if cursor.window_gt is None or (since is not None and wanted < cursor.window_gt):
         # A wider window asked for (--since) replaces a narrower one in progress: it
@@ -198,35 +192,31 @@ def sync_kind(
         if time.monotonic() > deadline:
             return False
         observed_at = timezone.now()
-        try:
-            page = call_with_backoff(
-                edge.list_page,
-                client,
-                kind,
-                created_gt=gt,
-                starting_after=cursor.starting_after or None,
-                expand=EXPAND.get(kind, ()),
-            )
-        except edge.ListUnsupported:
-            SyncCursor.objects.filter(pk=cursor.pk).update(supported=False, window_gt=None, starting_after="")
-            return True
-        fresh = page.items if page.server_filtered else [i for i in page.items if int(i.get("created") or 0) > gt]
-        done = not page.has_more or not page.items or (not page.server_filtered and _rest_is_older(page.items, gt))
+        page = call_with_backoff(
+            edge.list_page,
+            client,
+            kind,
+            created_gt=gt,
+            starting_after=cursor.starting_after or None,
+            expand=EXPAND.get(kind, ()),
+        )
+        done = not page.has_more or not page.items
         with transaction.atomic():
-            mirror_upsert(connector=connector, objects=fresh, observed_at=observed_at)
-            cursor.supported = True
+            mirror_upsert(connector=connector, objects=page.items, observed_at=observed_at)
             cursor.starting_after = page.last_id or cursor.starting_after
-            cursor.window_max_created = max([cursor.window_max_created, *(int(i.get("created") or 0) for i in fresh)])
+            cursor.window_max_created = max(
+                [cursor.window_max_created, *(int(i.get("created") or 0) for i in page.items)]
+            )
             cursor.pages += 1
-            cursor.objects_seen += len(fresh)
+            cursor.objects_seen += len(page.items)
             if done:
                 cursor.high_water = max(cursor.high_water, cursor.window_max_created)
                 cursor.window_gt, cursor.window_max_created, cursor.starting_after = None, 0, ""
                 cursor.last_completed_at = timezone.now()
             cursor.save()
         report.pages += 1
-        report.objects += len(fresh)
-        report.kinds[kind] = report.kinds.get(kind, 0) + len(fresh)
+        report.objects += len(page.items)
+        report.kinds[kind] = report.kinds.get(kind, 0) + len(page.items)
         progress(kind, report.kinds[kind], None)
         lease_renew(connector, owner)
         if done:
@@ -235,20 +225,22 @@ def sync_kind(
 
 def link_payouts(client, connector: ConnectorInstance, *, owner: str) -> int:
     """For each paid automatic payout not linked yet, list the balance transactions it
-    settled and record the payout on them (Stripe's own attribution, never guessed)."""
+    settled and record the payout on them (Stripe's own attribution, never guessed).
+
+    Stripe itemises only automatic payouts this way, with the `payout` filter of the
+    balance transactions list
+    (https://docs.stripe.com/api/balance_transactions/list#balance_transaction_list-payout,
+    https://docs.stripe.com/payouts/reconciliation). The transactions it returns do not
+    all carry a `payout` field themselves, so the link is kept from the query."""
     linked = 0
     for payout in StripePayout.objects.filter(
         connector=connector, automatic=True, status="paid", transactions_linked_at__isnull=True
     ):
         starting_after = None
         while True:
-            try:
-                page = call_with_backoff(
-                    edge.list_balance_transactions, client, payout=payout.stripe_id, starting_after=starting_after
-                )
-            except edge.ListUnsupported:  # Stripe no longer knows the payout: nothing to link
-                logger.warning("payout %s of connector %s: no transactions to list", payout.stripe_id, connector.pk)
-                break
+            page = call_with_backoff(
+                edge.list_balance_transactions, client, payout=payout.stripe_id, starting_after=starting_after
+            )
             ids = [item["id"] for item in page.items]
             with transaction.atomic():
                 mirror_upsert(connector=connector, objects=page.items, observed_at=timezone.now())

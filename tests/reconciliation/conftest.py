@@ -1,6 +1,8 @@
 """Reconciliation test helpers: Stripe objects made in localstripe the way the Twilio Pay
-simulator makes them, pay sessions with a result, signed Stripe events, and a recorded-
-JSON Stripe (served with `responses`) for what localstripe lacks."""
+simulator makes them (dated with the runner's test clock where a test needs objects of
+different times), pay sessions with a result, signed Stripe events, and a recorded-JSON
+Stripe (served with `responses`) for what localstripe lacks (fees, disputes, automatic
+payouts)."""
 
 import hashlib
 import hmac
@@ -104,6 +106,15 @@ class LocalStripe:
 
     def events(self, **params) -> list[dict]:
         return self.get("events", limit=100, **params)["data"]
+
+    def payout(self, *, amount=900, currency="eur") -> dict:
+        return self.post("payouts", {"amount": str(amount), "currency": currency})
+
+    def clock(self, offset_seconds: int) -> None:
+        """Date the objects made from now on `offset_seconds` away from the real time
+        (the runner's test clock; the `localstripe` fixture's flush sets it back to 0)."""
+        response = requests.post(f"{self.url}/_config/clock", data={"offset": str(offset_seconds)}, timeout=10)
+        assert response.ok, response.text
 
 
 @pytest.fixture
@@ -217,16 +228,26 @@ def fake_stripe(settings):
 
 
 class StripeTap:
-    """Every request the SDK makes to the Stripe base URL, and a switch to make Stripe
-    unreachable (`fail`: a predicate on the URL) from inside the test process."""
+    """Every request the SDK makes to the Stripe base URL, the ids each list page
+    answered with, and a switch to make Stripe unreachable (`fail`: a predicate on the
+    URL) from inside the test process."""
 
     def __init__(self, base: str):
         self.base = base
         self.calls: list[tuple[str, str]] = []
+        self.pages: list[tuple[str, list[str]]] = []  # (url, ids listed), for list GETs
         self.fail = None
 
     def lists(self, kind: str) -> list[str]:
         return [url for method, url in self.calls if method.upper() == "GET" and f"/v1/{kind}?" in url]
+
+    def listed(self, kind: str) -> list[str]:
+        """The ids every page of `kind` answered with, in order."""
+        return [i for url, ids in self.pages if f"/v1/{kind}?" in url for i in ids]
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.pages.clear()
 
 
 @pytest.fixture
@@ -239,6 +260,11 @@ def tap(stripe_objects, monkeypatch) -> StripeTap:
             tap.calls.append((method, str(url)))
             if tap.fail is not None and tap.fail(str(url)):
                 raise requests.ConnectionError("Stripe unreachable (test fault)")
+            response = original(self, method, url, *args, **kwargs)
+            body = response.json() if response.ok and method.upper() == "GET" else {}
+            if body.get("object") == "list":
+                tap.pages.append((str(url), [item["id"] for item in body["data"]]))
+            return response
         return original(self, method, url, *args, **kwargs)
 
     monkeypatch.setattr(requests.Session, "request", request)

@@ -3,6 +3,7 @@ backing off on 429 and 5xx, a revoked key making the connector unhealthy, one sy
 connector at a time."""
 
 import threading
+import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -60,8 +61,10 @@ def test_charges_refunds_and_balance_transactions_are_mirrored_from_localstripe(
     assert (mirrored.charge_id, mirrored.amount, mirrored.status) == (charge.stripe_id, 700, "succeeded")
     refund_txn = StripeBalanceTransaction.objects.get(connector=dev, stripe_id=mirrored.balance_transaction_id)
     assert (refund_txn.amount, refund_txn.reporting_category) == (-700, "refund")
-    # localstripe has no disputes list: that list is set aside, the connector stays healthy
-    assert SyncCursor.objects.get(connector=dev, kind="disputes").supported is False
+    # every list of the run was read to its end, disputes included (none in this account)
+    cursors = SyncCursor.objects.filter(connector=dev)
+    assert set(cursors.values_list("kind", flat=True)) == set(sync.INCREMENTAL_KINDS)
+    assert all(c.last_completed_at is not None and c.window_gt is None for c in cursors)
     assert ConnectorSyncState.objects.get(connector=dev).healthy
 
 
@@ -90,7 +93,7 @@ def test_lists_are_read_in_pages_of_100_with_starting_after(dev, stripe_objects,
     cursor = SyncCursor.objects.get(connector=dev, kind="charges")
     assert cursor.window_gt is None and cursor.high_water > 0
 
-    tap.calls.clear()
+    tap.clear()
     new = _charges(stripe_objects, 2, amount=9000)
     reconcile(dev)
 
@@ -208,21 +211,89 @@ def test_the_mirror_and_cursor_do_not_depend_on_the_list_order(dev, fake_stripe,
     assert SyncCursor.objects.get(connector=dev, kind="charges").high_water == 1767258000 + 229 // 3
 
 
-def test_a_newest_first_list_without_a_server_filter_stops_at_the_cursor(dev, fake_stripe):
-    template = fake_stripe.load("refunds", "charges_with_fees.json")[0]  # any object with id/created
-    fake_stripe.data["refunds"] = [
-        {**template, "object": "refund", "id": f"re_{i:04d}", "created": 1767258000 + 10 * i, "status": "succeeded"}
-        for i in range(450)
-    ]
+@pytest.mark.parametrize("kind", ["refunds", "disputes"])
+def test_refunds_and_disputes_are_asked_of_stripe_from_the_cursor(dev, fake_stripe, kind):
+    template = {**fake_stripe.load("disputes", "disputes.json")[0], "object": kind.removesuffix("s")}
+    fake_stripe.data["disputes"] = []
+    old = 1767258000
+    fake_stripe.data[kind] = [{**template, "id": f"{kind}_{i:04d}", "created": old + 10 * i} for i in range(450)]
     reconcile(dev)
+    high_water = SyncCursor.objects.get(connector=dev, kind=kind).high_water
+    seen = SyncCursor.objects.get(connector=dev, kind=kind).objects_seen
     fake_stripe.requests.clear()
-    fake_stripe.data["refunds"].append({**fake_stripe.data["refunds"][0], "id": "re_new", "created": 1767258000 + 9999})
+    fake_stripe.data[kind].append({**template, "id": f"{kind}_new", "created": high_water + 60})
 
     reconcile(dev)
 
-    refund_pages = [u for u in fake_stripe.requests if "/v1/refunds?" in u]
-    assert len(refund_pages) == 1  # the first page already reaches below the cursor
-    assert StripeRefund.objects.filter(connector=dev, stripe_id="re_new").exists()
+    [page] = [u for u in fake_stripe.requests if f"/v1/{kind}?" in u]  # one page: Stripe filtered
+    assert int(_query(page)["created[gt]"]) == high_water - sync.OVERLAP_SECONDS
+    in_window = [o for o in fake_stripe.data[kind] if o["created"] > high_water - sync.OVERLAP_SECONDS]
+    cursor = SyncCursor.objects.get(connector=dev, kind=kind)
+    assert cursor.objects_seen - seen == len(in_window) < 100  # the new one and the overlap, no more
+    assert cursor.high_water == high_water + 60
+
+
+def test_every_list_is_read_incrementally_from_localstripe(dev, stripe_objects, tap):
+    """Objects two days old, one a day old, then new ones: the second incremental run gets
+    from Stripe only what is newer than the first run's newest object (minus the overlap),
+    on each list the incremental run reads."""
+    stripe_objects.clock(-2 * 86400)
+    older = [stripe_objects.payment(reference=str(uuid.uuid4())) for _ in range(3)]
+    stripe_objects.refund(older[0]["charge_id"], amount=100)
+    stripe_objects.clock(-86400)
+    last = stripe_objects.payment(reference=str(uuid.uuid4()))
+    last_refund = stripe_objects.refund(last["charge_id"], amount=200)
+    stripe_objects.clock(0)
+    assert reconcile(dev).complete
+    bounds = {
+        kind: SyncCursor.objects.get(connector=dev, kind=kind).high_water - sync.OVERLAP_SECONDS
+        for kind in ("charges", "refunds")
+    }
+    tap.clear()
+    new = [stripe_objects.payment(reference=str(uuid.uuid4())) for _ in range(2)]
+    new_refund = stripe_objects.refund(new[0]["charge_id"], amount=300)
+
+    assert reconcile(dev).complete
+
+    for kind, bound in bounds.items():
+        assert tap.lists(kind) and all(int(_query(u)["created[gt]"]) == bound for u in tap.lists(kind))
+    # the newest of the first run again (the overlap), then only what is new, newest first
+    assert tap.listed("charges") == [new[1]["charge_id"], new[0]["charge_id"], last["charge_id"]]
+    assert tap.listed("refunds") == [new_refund["id"], last_refund["id"]]
+    assert StripeCharge.objects.filter(connector=dev).count() == 6
+    assert StripeRefund.objects.filter(connector=dev).count() == 3
+
+
+def test_the_nightly_run_reads_every_list_incrementally_from_localstripe(dev, stripe_objects, tap):
+    """Objects older than the nightly window, then new ones: the second nightly run gets
+    from Stripe only the newest of the first run again (the overlap) and what is new, on
+    payment_intents, balance_transactions and payouts too."""
+    made = {}
+    for name, days_ago in (("ancient", sync.nightly_days() + 20), ("old", sync.nightly_days() + 10)):
+        stripe_objects.clock(-days_ago * 86400)
+        payment = stripe_objects.payment(reference=str(uuid.uuid4()))
+        made[name] = (payment, stripe_objects.refund(payment["charge_id"], amount=100), stripe_objects.payout())
+    stripe_objects.clock(0)
+    assert reconcile(dev, mode=sync.NIGHTLY).complete
+    assert StripePaymentIntent.objects.filter(connector=dev, stripe_id=made["ancient"][0]["id"]).exists()
+    tap.clear()
+    payment = stripe_objects.payment(reference=str(uuid.uuid4()))
+    made["new"] = (payment, stripe_objects.refund(payment["charge_id"], amount=300), stripe_objects.payout())
+
+    assert reconcile(dev, mode=sync.NIGHTLY).complete
+
+    expected = [made["new"], made["old"]]  # newest first
+    assert tap.listed("payment_intents") == [p["id"] for p, _, _ in expected]
+    assert tap.listed("charges") == [p["charge_id"] for p, _, _ in expected]
+    assert tap.listed("refunds") == [r["id"] for _, r, _ in expected]
+    assert tap.listed("payouts") == [po["id"] for _, _, po in expected]
+    sources = {p["charge_id"] for p, _, _ in expected} | {r["id"] for _, r, _ in expected}
+    txns = StripeBalanceTransaction.objects.filter(connector=dev, source_id__in=sources)
+    assert sorted(tap.listed("balance_transactions")) == sorted(txns.values_list("stripe_id", flat=True))
+    assert len(tap.listed("balance_transactions")) == 4
+    assert tap.listed("disputes") == []
+    for kind in set(sync.NIGHTLY_KINDS) - {"disputes"}:  # no dispute seen yet: no lower bound
+        assert tap.lists(kind) and all("created[gt]" in _query(u) for u in tap.lists(kind)), kind
 
 
 def test_a_second_sync_of_the_same_connector_is_refused_while_one_runs(dev):
