@@ -34,9 +34,11 @@ class SpaceSeparatedField(serializers.Field):
         return value
 
 
+# Twilio's rules: docs/twilio-pay.md §1.1. The docstring below is the published OpenAPI
+# description; it is kept as released until the API document is next revised.
 class PaySessionCreateSerializer(serializers.Serializer):
     """Mirrors Twilio's rules for CreatePayments, so a partner gets a clear 400 before
-    Twilio is called (docs/twilio-pay.md §1.1)."""
+    Twilio is called (twilio-pay.md §1.1)."""
 
     call_sid = serializers.RegexField(
         r"^CA[0-9a-fA-F]{32}\Z",
