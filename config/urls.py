@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("payments.ivr.api.urls")),
     path("", include("payments.reconciliation.api.urls")),
     path("", include("payments.reports.api.urls")),
+    path("", include("payments.console.api.urls")),
 ]
 
 urlpatterns = [
@@ -23,4 +24,5 @@ urlpatterns = [
     path("", include("payments.ivr.urls")),
     path("", include("payments.reconciliation.urls")),
     path("", include("payments.reports.urls")),
+    path("", include("payments.console.urls")),
 ]
