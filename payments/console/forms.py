@@ -32,6 +32,7 @@ class NewPaymentForm(forms.Form):
         label="Take",
         choices=[(CHARGE, "A payment"), (TOKENIZE, "Save the card only")],
         initial=CHARGE,
+        required=False,  # none chosen: a payment
         widget=forms.RadioSelect,
     )
     amount = forms.CharField(
@@ -61,6 +62,7 @@ class NewPaymentForm(forms.Form):
         label="Pay by",
         choices=[(PaySession.PaymentMethod.CREDIT_CARD, "Card"), (PaySession.PaymentMethod.ACH_DEBIT, "Bank account")],
         initial=PaySession.PaymentMethod.CREDIT_CARD,
+        required=False,  # none chosen: a card
         widget=forms.RadioSelect,
     )
     account_holder = forms.CharField(label="Account holder's name", max_length=100, required=False)
