@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 LOCALSTRIPE_PORT ?= 8420
 TWILIO_SIM_PORT ?= 8425
 
-.PHONY: help install run worker services test lint format bench lock
+# apt-get needs root: through sudo unless we are root already (CI runs as root).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install run worker services browser test lint format bench lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,7 +56,14 @@ services: ## Make sure PostgreSQL and Redis answer on loopback; start them if no
 		sleep 0.1; \
 	done; echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
-test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
+browser: ## Make sure Debian's chromium and chromium-driver are there for the browser tests
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	fi
+
+test: install node_modules/.installed services browser ## Install what the tests need and run them (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q

@@ -8,7 +8,9 @@ Two ways in:
   middleware on /console/, which covers these views as they are).
 - `page_token_required`: the embedded page, opened from a one-time link without a login,
   which sends its own signed token (services.page_token_*) with every request. No
-  cookie is involved, so CSRF does not apply: the token is the proof.
+  cookie is involved, so CSRF does not apply: the token is the proof. Once the API key
+  that made the link is revoked (or the tenant suspended) the page acts no more and its
+  token is not renewed; it may still show its session until the token runs out.
 """
 
 from dataclasses import dataclass, field
@@ -100,6 +102,8 @@ def page_token_required(view):
         token = request.headers.get(PAGE_TOKEN_HEADER) or request.POST.get("console_token", "")
         try:
             grant = page_token_read(token)
+            if request.method == "POST" and not grant.may_act:
+                raise TokenRefused("The access that opened this page has been withdrawn; it can no longer act.")
         except TokenRefused as exc:
             if wants_json(request):
                 return JsonResponse({"error": {"code": "page_expired", "message": str(exc), "fields": {}}}, status=401)

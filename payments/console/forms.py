@@ -78,6 +78,7 @@ class NewPaymentForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, tenant: Tenant, console_settings: ConsoleSettings, connectors: list, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.tenant, self.console_settings = tenant, console_settings
         self.fields["connector"].choices = [(c.unique_name, f"{c.unique_name} ({c.environment})") for c in connectors]
@@ -106,7 +107,7 @@ class NewPaymentForm(forms.Form):
     def amount_hint(self) -> str:
         currency = (self["currency"].value() or self.tenant.default_currency or "").upper()
         places = money.exponent(currency)
-        return f"In {currency}, with {places} decimal places." if places else f"In {currency}, whole units."
+        return f"In {currency}, with {places} decimal places." if places else f"In {currency}, in whole units."
 
     def clean(self):
         data = super().clean()

@@ -227,10 +227,13 @@ class PageGrant:
     link: ConsoleLink
     session_uuid: str
     issued_at: int
+    # False once the link's API key is revoked or its tenant suspended: the page may still
+    # show its session until its token runs out, but acts no more and is not renewed.
+    may_act: bool = True
 
     @property
     def needs_renewal(self) -> bool:
-        return time.time() - self.issued_at > settings.PAYDESK_CONSOLE_PAGE_TOKEN_SECONDS / 3
+        return self.may_act and time.time() - self.issued_at > settings.PAYDESK_CONSOLE_PAGE_TOKEN_SECONDS / 3
 
 
 def page_token_issue(*, link: ConsoleLink, session: PaySession) -> str:
@@ -256,6 +259,7 @@ def page_token_read(token: str) -> PageGrant:
         raise TokenRefused("This console page is not valid.")
     try:
         _check_grantor(link)
-    except LinkRefused as exc:
-        raise TokenRefused(exc.message) from None
-    return PageGrant(link=link, session_uuid=str(payload.get("s")), issued_at=int(payload.get("i", 0)))
+        may_act = True
+    except LinkRefused:
+        may_act = False
+    return PageGrant(link=link, session_uuid=str(payload.get("s")), issued_at=int(payload.get("i", 0)), may_act=may_act)

@@ -85,7 +85,12 @@ def index(request):
         "role": role,
         "tenants": sorted((t for t, _ in access.tenants.values()), key=lambda t: t.name),
         "sessions": [
-            {"session": s, "amount_text": presenters.amount_text(s), "own": s.started_by_user_id == request.user.pk}
+            {
+                "session": s,
+                "amount_text": presenters.amount_text(s),
+                "reference": presenters.safe_text(s.description),
+                "own": s.started_by_user_id == request.user.pk,
+            }
             for s in selectors.console_recent_sessions(tenant=tenant, user=request.user, role=role)
         ],
         "supervisor": role in selectors.SUPERVISOR_ROLES,

@@ -32,8 +32,9 @@ def _binary(*names: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    """The session's headless Chromium (a selenium WebDriver)."""
+def chromium(django_db_setup, django_db_blocker, live_server):
+    """The session's headless Chromium (a selenium WebDriver). It goes before the live
+    server and the test database do (hence the fixtures it asks for)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -70,6 +71,29 @@ def chromium():
         yield web
     finally:
         web.quit()
+        with django_db_blocker.unblock():
+            _wait_for_live_server_connections_to_close()
+
+
+def _wait_for_live_server_connections_to_close(deadline_s: float = 5.0) -> None:
+    """The live server keeps a request thread, and its database connection, per open
+    keep-alive socket of the browser. Once the browser has quit they close; wait for that,
+    so the test database is not dropped under them ("being accessed by other users")."""
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + deadline_s
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.02)  # poll interval, not a wait for an outcome
 
 
 @pytest.fixture
@@ -78,8 +102,9 @@ def browser(chromium):
     chromium.execute_cdp_cmd("Network.enable", {})
     chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
     chromium.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
-    chromium.set_window_size(*DEFAULT_SIZE)
+    set_viewport(chromium, *DEFAULT_SIZE)
     yield chromium
+    chromium.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     chromium.execute_cdp_cmd(
         "Network.emulateNetworkConditions",
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
@@ -95,12 +120,64 @@ def wait_for(driver, condition: Callable, *, timeout: float = WAIT_SECONDS, mess
     return WebDriverWait(driver, timeout, poll_frequency=0.02).until(condition, message)
 
 
+def set_viewport(driver, width: int, height: int) -> None:
+    """Make the page's viewport exactly width × height CSS pixels (what a screenshot shows)."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
 def set_offline(driver, offline: bool) -> None:
     """Drop (or restore) the browser's network, as a blip on the agent's connection would."""
     driver.execute_cdp_cmd(
         "Network.emulateNetworkConditions",
         {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
     )
+
+
+@pytest.fixture
+def host_page():
+    """host_page(title) -> base URL of a loopback web server on its own port (so its own
+    origin, and another site than the live server's `localhost`) whose page frames
+    `?src=<url>` in an iframe#embedded, as partner software embedding the console would."""
+    import html
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    servers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            src = parse_qs(urlsplit(self.path).query).get("src", ["about:blank"])[0]
+            body = (
+                f"<!doctype html><html lang=en><title>{html.escape(self.server.title)}</title>"
+                f"<h1>{html.escape(self.server.title)}</h1>"
+                f'<iframe id="embedded" title="Payment console" src="{html.escape(src)}" '
+                'width="420" height="640"></iframe>'
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    def start(title: str) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.title = title
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

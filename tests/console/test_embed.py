@@ -185,6 +185,20 @@ def test_without_a_token_or_with_a_forged_one_the_state_is_401(embedded):
     assert response.status_code == 401 and response.json()["error"]["code"] == "page_expired"
 
 
+def test_once_the_links_key_is_revoked_the_page_only_shows_and_is_not_renewed(embedded, world, monkeypatch, settings):
+    import time
+
+    session, token = embedded
+    api_key_revoke(api_key=world.acme.api_key, actor=Actor.system("t"))
+    response = Client().post(f"/console/embedded/{session.uuid}/cancel", HTTP_X_CONSOLE_TOKEN=token)
+    assert response.status_code == 401
+    assert PaySession.objects.get(pk=session.pk).status == "created"
+    start = time.time()
+    monkeypatch.setattr(time, "time", lambda: start + settings.PAYDESK_CONSOLE_PAGE_TOKEN_SECONDS / 2)
+    shown = Client().get(f"/console/embedded/{session.uuid}/state", HTTP_X_CONSOLE_TOKEN=token)
+    assert shown.status_code == 200 and "X-Console-Token" not in shown
+
+
 def test_the_token_opens_its_own_session_only(embedded, session_of):
     _, token = embedded
     other = session_of(None)

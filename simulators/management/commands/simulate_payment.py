@@ -109,6 +109,12 @@ class _Api:
         self.base, self.http = base, requests.Session()
         self.http.headers["Authorization"] = f"Bearer {raw_key}"
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.http.close()  # no keep-alive connection left open to Paydesk
+
     def call(self, method: str, path: str, body=None) -> dict:
         try:
             response = self.http.request(method, self.base + path, json=body, timeout=30)
@@ -120,7 +126,11 @@ class _Api:
 
 
 def _run(base: str, raw_key: str, sim: SimulatorClient, options: dict, card: str) -> tuple[dict, list]:
-    api = _Api(base, raw_key)
+    with _Api(base, raw_key) as api:
+        return _agent_and_caller(api, sim, options, card)
+
+
+def _agent_and_caller(api, sim: SimulatorClient, options: dict, card: str) -> tuple[dict, list]:
     call_sid = "CA" + secrets.token_hex(16)
     body = {"call_sid": call_sid, "connector": options["connector"], "charge_amount": options["amount"]}
     if options["currency"]:
@@ -159,7 +169,11 @@ CALLER_POLL_SECONDS = 0.1  # how often the caller looks for the agent's next req
 def _play_caller(command, base: str, raw_key: str, sim: SimulatorClient, options: dict, card: str) -> None:
     """--console: start the session behind a console link, print the link, then answer
     each field the agent requests until the payment on the call has ended."""
-    api = _Api(base, raw_key)
+    with _Api(base, raw_key) as api:
+        _console_session(command, api, base, sim, options, card)
+
+
+def _console_session(command, api, base: str, sim: SimulatorClient, options: dict, card: str) -> None:
     call_sid = "CA" + secrets.token_hex(16)
     body = {
         "call_sid": call_sid,

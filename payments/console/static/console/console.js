@@ -11,6 +11,24 @@
 (function () {
   "use strict";
 
+  // --- The new-payment form: show only what the chosen kind of payment needs ---------------
+  var paymentForm = document.querySelector(".payment-form");
+  if (paymentForm) {
+    var showFor = function () {
+      var chosen = paymentForm.querySelector("input[name=mode]:checked");
+      var mode = chosen ? chosen.value : "charge";
+      paymentForm.querySelectorAll("[data-when]").forEach(function (part) {
+        part.hidden = part.dataset.when !== mode;
+      });
+    };
+    paymentForm.addEventListener("change", showFor);
+    showFor();
+  }
+})();
+
+(function () {
+  "use strict";
+
   var root = document.getElementById("console-session");
   if (!root) return;
 
