@@ -8,8 +8,6 @@ never). Every string that comes from Twilio, the gateway or a partner passes thr
 reach the page whatever a callback or a stored row says.
 """
 
-import hashlib
-import json
 import zoneinfo
 
 from core.cardsafe import mask_card_numbers, tripwire_fired
@@ -327,8 +325,9 @@ def _required(value: str) -> list[str]:
     return parse_required(value)
 
 
-def page_state(session: PaySession, events: list[PayEvent]) -> dict:
-    """Everything the session page shows, and `version`, a hash of it (the poll's ETag)."""
+def page_state(session: PaySession, events: list[PayEvent], *, version: str) -> dict:
+    """Everything the session page shows. `version` fingerprints what it is built from
+    (selectors.console_session_version): the poll's ETag."""
     fields = _field_states(session, events)
     open_ = not session.is_terminal and session.status != Status.COMPLETING and bool(session.payment_sid)
     applied = [e.pk for e in events if e.direction == PayEvent.Direction.INBOUND and e.applied_at is not None]
@@ -354,5 +353,5 @@ def page_state(session: PaySession, events: list[PayEvent]) -> dict:
         # the time from its arrival to the page showing it.
         "last_event_id": max(applied, default=0),
     }
-    state["version"] = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:32]
+    state["version"] = version
     return state

@@ -115,9 +115,17 @@ def _page_token(access, session) -> str:
     return services.page_token_issue(link=access.grant.link, session=session)
 
 
+def _page_state(session) -> dict:
+    return presenters.page_state(
+        session,
+        selectors.console_session_events(session=session),
+        version=selectors.console_session_version(session=session),
+    )
+
+
 def _render_session(request, session, *, status=200, error: str = ""):
     access = request.console
-    state = presenters.page_state(session, selectors.console_session_events(session=session))
+    state = _page_state(session)
     context = {
         "session": session,
         "state": state,
@@ -160,10 +168,13 @@ def _renewed(request, response, session):
 
 def _state(request, uuid):
     session = request.console.session(uuid)
-    state = presenters.page_state(session, selectors.console_session_events(session=session))
-    etag = f'"{state["version"]}"'
-    unchanged = request.headers.get("If-None-Match") == etag
-    response = HttpResponseNotModified() if unchanged else JsonResponse(state)
+    version = selectors.console_session_version(session=session)
+    etag = f'"{version}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponseNotModified()  # the usual answer: nothing new since the last poll
+    else:
+        events = selectors.console_session_events(session=session)
+        response = JsonResponse(presenters.page_state(session, events, version=version))
     response["ETag"] = etag
     return _no_store(_renewed(request, response, session))
 
@@ -192,8 +203,7 @@ def _act(request, uuid, action):
         error = exc
         session.refresh_from_db()
     if wants_json(request):
-        state = presenters.page_state(session, selectors.console_session_events(session=session))
-        body = {"state": state}
+        body = {"state": _page_state(session)}
         if error is not None:
             body["error"] = {"code": error.code, "message": presenters.safe_text(error.message), "fields": {}}
         response = JsonResponse(body, status=error.status if error is not None else 200)

@@ -140,6 +140,17 @@ def test_the_poll_answers_304_while_nothing_changed_and_the_new_state_after_a_ca
     assert changed.json()["last_event_id"] == PayEvent.objects.filter(direction="in").latest("id").pk
 
 
+def test_any_change_of_the_row_or_its_events_is_a_new_version(ann, ann_session, callbacks):
+    callbacks(ann_session, Capture="postal-code", PartialResult="true", Required=ALL)
+    etag = _state(ann, ann_session)["ETag"]
+    PaySession.objects.filter(pk=ann_session.pk).update(capturing_field="security-code")  # no event, no updated_at
+    moved = _state(ann, ann_session, etag)
+    assert moved.status_code == 200 and moved["ETag"] != etag
+    etag = moved["ETag"]
+    PayEvent.objects.filter(session=ann_session).update(applied_at=None)  # an event's applied time, alone
+    assert _state(ann, ann_session, etag).status_code == 200
+
+
 def test_a_success_shows_the_confirmation_code(ann, ann_session, callbacks):
     callbacks(ann_session, Result="success", PaymentConfirmationCode="pi_123")
     state = _state(ann, ann_session).json()
@@ -229,5 +240,5 @@ def test_the_state_is_the_same_whatever_order_the_callbacks_arrived_in(ann, agen
     for session, order in zip(sessions, ([0, 1, 2], [2, 0, 1]), strict=True):
         for i in order:
             callbacks(session, **{**params[i], "DateUpdated": stamps[i]})
-    a, b = (page_state(s, list(s.events.all()))["fields"] for s in sessions)
+    a, b = (page_state(s, list(s.events.all()), version="-")["fields"] for s in sessions)
     assert a == b and a[0]["value_text"] == "Visa •••• 1111"
