@@ -23,11 +23,15 @@ def validate_frame_origins(text: str) -> None:
         except ValueError:
             bad.append(origin)
             continue
-        # An origin only: a scheme, a host and maybe a port; no path, query, user or wildcard
-        # scheme. CSP would take more, but a tenant's list should say exactly who may frame.
+        # An origin only: a scheme, a host (its first label may be "*", as CSP allows, for
+        # software that gives each customer a subdomain) and maybe a port; no path, query or
+        # user. CSP would take more, but a tenant's list should say exactly who may frame.
+        host = parts.hostname or ""
         if (
             parts.scheme not in ("https", "http")
-            or not parts.hostname
+            or not host
+            or "*" in host.removeprefix("*.")
+            or (host.startswith("*.") and "." not in host[2:])
             or parts.path
             or parts.query
             or parts.fragment
@@ -50,7 +54,7 @@ class ConsoleSettings(models.Model):
         blank=True,
         validators=[validate_frame_origins],
         help_text="Origins allowed to show the embedded console in a frame, one per line, e.g. "
-        "https://crm.example.com. Empty: no site may frame it.",
+        "https://crm.example.com or https://*.crm.example.com. Empty: no site may frame it.",
     )
     allow_tokenize = models.BooleanField(
         default=True, help_text="Agents may save a card (tokenize) instead of charging it."
