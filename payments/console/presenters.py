@@ -12,6 +12,7 @@ import zoneinfo
 
 from core.cardsafe import mask_card_numbers, tripwire_fired
 from core.money import to_major_string
+from payments.sessions.callbacks import parse_required
 from payments.sessions.models import PayEvent, PaySession
 from payments.sessions.services import allowed_capture_fields
 
@@ -314,15 +315,9 @@ def _event_text(event: PayEvent) -> str:
     label = FIELD_LABELS.get(_base_field(capture), capture)
     if p.get("ErrorType"):
         return f"{label}: {ERROR_WORDS.get(p['ErrorType'], p['ErrorType'])}"
-    if "Required" in p and _base_field(capture) not in _required(p["Required"]):
+    if "Required" in p and _base_field(capture) not in parse_required(p["Required"]):
         return f"{label} captured"
     return ""
-
-
-def _required(value: str) -> list[str]:
-    from payments.sessions.callbacks import parse_required
-
-    return parse_required(value)
 
 
 def page_state(session: PaySession, events: list[PayEvent], *, version: str) -> dict:

@@ -21,10 +21,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.errors import ServiceError
 from payments.console import presenters, selectors, services
-from payments.console.access import member_required, page_token_required, wants_json
+from payments.console.access import Access, member_required, page_token_required, wants_json
 from payments.console.csp import allow_framing_by, console_csp
 from payments.console.forms import NewPaymentForm
-from payments.sessions.services import allowed_capture_fields
 
 ACTIONS = ("capture", "complete", "cancel", "retry")
 
@@ -188,8 +187,6 @@ def _act(request, uuid, action):
     try:
         if action == "capture":
             field = request.POST.get("field", "")
-            if field not in allowed_capture_fields(session):
-                raise ServiceError(f"{field or 'Nothing'} cannot be requested in this payment.", code="invalid")
             key = request.POST.get("idempotency_key", "")[:64] or None
             session = services.console_capture(session=session, field=field, idempotency_key=key, actor=access.actor)
         elif action == "complete":
@@ -245,8 +242,6 @@ def embed_open(request, secret: str):
             allow_framing_by(response, selectors.console_settings_for(tenant=exc.link.tenant).frame_origin_list)
         response["Referrer-Policy"] = "no-referrer"
         return _no_store(response)
-    from payments.console.access import Access
-
     request.console = Access(
         mode="embed",
         actor=services.link_actor(link),

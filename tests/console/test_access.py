@@ -111,3 +111,14 @@ def test_console_pages_may_not_be_framed_and_load_nothing_from_elsewhere(client,
         assert "frame-ancestors 'none'" in policy, url
         assert "script-src 'self';" in policy and "default-src 'self';" in policy
         assert response["X-Frame-Options"] == "DENY"
+
+
+def test_requesting_a_field_the_session_does_not_ask_for_is_refused_in_words(client, agents, session_of):
+    session = session_of(agents["ann"], payment_method="credit-card")
+    client.force_login(agents["ann"])
+    response = client.post(
+        f"/console/sessions/{session.uuid}/capture", {"field": "bank-routing-number"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 400
+    assert "cannot be captured in this session" in response.json()["error"]["message"]
+    assert response.json()["state"]["session"] == str(session.uuid)

@@ -218,6 +218,7 @@
     }
 
     updates.push({ v: state.last_event_id, t: Date.now() });
+    if (updates.length > 1000) updates.splice(0, updates.length - 1000);
     announce(changes(previous, state));
 
     // Keyboard users keep their place: when the result arrives they are taken to it, and a
