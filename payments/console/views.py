@@ -244,7 +244,7 @@ def embed_open(request, secret: str):
         return _no_store(response)
     request.console = Access(
         mode="embed",
-        actor=services.link_actor(link),
+        actor=services.link_actor(link, ip_address=request.META.get("REMOTE_ADDR")),
         grant=services.PageGrant(link=link, session_uuid=str(link.session.uuid), issued_at=int(time.time())),
     )
     return _render_session(request, link.session)

@@ -171,6 +171,7 @@
 
     setText(root, "amount_text", state.amount_text);
     setText(root, "status_text", state.status_text);
+    document.title = state.amount_text + " · " + state.status_text + " · Paydesk console";
     var notice = setText(root, "notice", state.notice);
     if (notice) notice.hidden = !state.notice;
 
