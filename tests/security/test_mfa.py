@@ -39,9 +39,7 @@ def next_step_code(device: TotpDevice) -> str:
 # --- Enrolment ------------------------------------------------------------------------
 
 
-def test_with_mfa_required_a_user_without_a_device_is_sent_to_enrol_before_any_admin_page(
-    client, staff, mfa_required
-):
+def test_with_mfa_required_a_user_without_a_device_is_sent_to_enrol_before_any_admin_page(client, staff, mfa_required):
     response = sign_in(client, "alice")
     assert response.status_code == 302 and response["Location"] == "/admin/"
     for page in ["/admin/", "/admin/tenants/tenant/", "/admin/auth/user/"]:
@@ -238,9 +236,7 @@ def test_passkeys_are_a_device_type_and_their_ceremony_endpoints_answer_options(
     assert options["user"]["name"] == "alice" and len(options["challenge"]) >= 32
     assert register["Cache-Control"].find("no-store") >= 0
 
-    authenticate = client.post(
-        reverse("otp_webauthn:credential-authentication-begin"), content_type="application/json"
-    )
+    authenticate = client.post(reverse("otp_webauthn:credential-authentication-begin"), content_type="application/json")
     assert authenticate.status_code == 200
     assert authenticate.json()["rpId"] == settings.OTP_WEBAUTHN_RP_ID
     # A forged answer is refused and audited as a failed second factor.
