@@ -158,3 +158,27 @@ def test_a_view_may_allow_framing_by_named_origins_and_others_stay_unframeable(c
 def test_allow_framing_needs_an_origin():
     with pytest.raises(ValueError):
         allow_framing()
+
+
+def test_no_admin_list_add_or_change_page_has_inline_code_the_policy_would_block(client, world, superuser):
+    from django.contrib import admin
+
+    client.force_login(superuser)
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        pages = [f"/admin/{opts.app_label}/{opts.model_name}/"]
+        if model_admin.has_add_permission(type("R", (), {"user": superuser})()):
+            pages.append(f"/admin/{opts.app_label}/{opts.model_name}/add/")
+        first = model._default_manager.order_by("pk").first()
+        if first is not None:
+            pages.append(f"/admin/{opts.app_label}/{opts.model_name}/{first.pk}/change/")
+        for page in pages:
+            response = client.get(page)
+            if response.status_code != 200:
+                continue
+            checked += 1
+            html = response.content.decode()
+            assert inline_blocks_without_the_nonce(html, nonce_of(response)) == [], page
+            assert "no-store" in response["Cache-Control"], page
+    assert checked > 30

@@ -280,3 +280,21 @@ def test_only_superusers_may_reset_a_second_factor(client, staff, world):
     client.post("/admin/auth/user/", {"action": "reset_second_factor", "_selected_action": [staff.pk]})
     assert TotpDevice.objects.filter(user=staff, confirmed=True).exists()
     assert not AuditEvent.objects.filter(action="mfa.devices_reset").exists()
+
+
+def test_rotating_the_encryption_keys_re_encrypts_totp_secrets(staff, settings):
+    from cryptography.fernet import Fernet
+
+    from tenants.services import encryption_keys_rotate
+
+    device = enrol_totp(staff)
+    secret, before = device.base32_secret, device.key_ciphertext
+    settings.PAYDESK_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), *settings.PAYDESK_ENCRYPTION_KEYS]
+
+    counts = encryption_keys_rotate(actor=Actor.system("test"))
+
+    device.refresh_from_db()
+    assert counts["security.TotpDevice"] == 1
+    assert device.key_ciphertext != before and device.base32_secret == secret
+    settings.PAYDESK_ENCRYPTION_KEYS = settings.PAYDESK_ENCRYPTION_KEYS[:1]  # the new key alone reads it
+    assert device.base32_secret == secret
