@@ -4,7 +4,7 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from csp.constants import NONCE, NONE, SELF
+from csp.constants import NONCE, NONE, SELF  # the quoted keywords 'none', 'self'
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, DEBUG, env, required
@@ -272,7 +272,11 @@ AXES_VERBOSE = False
 # Content-Security-Policy (django-csp). Scripts and styles come from this origin, or are
 # inline with the request's nonce ({{ request.csp_nonce }}); nothing else runs. A view that
 # may be framed (an embedded console) uses config.security.allow_framing.
-PAYDESK_CSP_FRAME_ANCESTORS = env.list("PAYDESK_CSP_FRAME_ANCESTORS", default=[NONE])
+# CSP keywords may be written bare (none, self): .env files tend to lose the quotes.
+PAYDESK_CSP_FRAME_ANCESTORS = [
+    f"'{source}'" if source in ("none", "self") else source
+    for source in env.list("PAYDESK_CSP_FRAME_ANCESTORS", default=["none"])
+]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
