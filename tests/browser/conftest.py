@@ -4,6 +4,7 @@ against pytest-django's live server.
 - `browser` (one per test process): headless chromium with its console log kept;
 - `page` (per test): that browser, cookies cleared, pointed at the live server, with
   helpers: `page.open(path)`, `page.wait_for(css)`, `page.fill(css, text)`,
+  `page.sign_in_as(user)` (a session cookie, no form),
   `page.screenshot(name)` (PNG in var/screenshots/, or $PAYDESK_SCREENSHOT_DIR),
   `page.console()` (entries logged since the last call) and `page.csp_violations()`.
 
@@ -114,6 +115,20 @@ class Page:
         self.driver.save_screenshot(str(path))
         self.shots.append(path)
         return path
+
+    def sign_in_as(self, user) -> None:
+        """Skip the sign-in form: a session made by Django's test client, as a cookie.
+        (With PAYDESK_REQUIRE_MFA on, the admin then asks for the second factor.)"""
+        from django.conf import settings
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        if not self.driver.current_url.startswith(self.base_url):
+            self.open("/static/admin/img/icon-yes.svg")  # a cookie needs a page of its site
+        self.driver.add_cookie(
+            {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+        )
 
     def console(self) -> list[dict]:
         """Console entries (JavaScript errors, CSP reports, …) since the last call."""

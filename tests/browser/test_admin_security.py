@@ -142,3 +142,20 @@ def test_the_finance_dashboard_renders_its_charts_under_the_csp(page, settings):
     assert 300 < width <= 760, "the stylesheet caps the chart width"
     page.screenshot("finance-dashboard")
     assert page.csp_violations() == []
+
+
+def test_a_locked_sign_in_says_so_and_a_superuser_sees_the_lock(page):
+    UserFactory(username="eve")
+    for _ in range(10):
+        sign_in_with_password(page, "eve", password="not-her-password")
+    assert "Sign-in is locked" in page.text(".errornote")
+    page.screenshot("lockout-1-locked")
+    sign_in_with_password(page, "eve")  # the right password, the eleventh try
+    assert "Sign-in is locked" in page.text(".errornote")
+
+    page.driver.delete_all_cookies()
+    page.sign_in_as(UserFactory(username="root", is_superuser=True))
+    page.open("/admin/security/loginlock/?locked=yes")
+    assert "eve" in page.text("#result_list")
+    page.screenshot("lockout-2-admin-list")
+    assert page.csp_violations() == []
