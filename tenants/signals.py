@@ -9,7 +9,11 @@ from django.dispatch import receiver
 from tenants.services import Actor, audit_record
 
 
-def _client_ip(request) -> str | None:
+def client_ip(request) -> str | None:
+    """The client's address as the server saw it (REMOTE_ADDR), if it is an IP address.
+
+    Behind a reverse proxy this is the proxy's address unless the proxy hands the
+    client's address down as REMOTE_ADDR (docs/security.md)."""
     value = request.META.get("REMOTE_ADDR") if request is not None else None
     try:
         return str(ipaddress.ip_address(value)) if value else None
@@ -20,7 +24,7 @@ def _client_ip(request) -> str | None:
 @receiver(user_logged_in, dispatch_uid="tenants.audit_login")
 def audit_login(sender, request, user, **kwargs):
     # No tenant: a user may belong to several.
-    audit_record(action="admin.login", actor=Actor.for_user(user, ip_address=_client_ip(request)), target=user)
+    audit_record(action="admin.login", actor=Actor.for_user(user, ip_address=client_ip(request)), target=user)
 
 
 @receiver(user_login_failed, dispatch_uid="tenants.audit_login_failed")
@@ -29,6 +33,6 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or "")[:150]
     audit_record(
         action="admin.login_failed",
-        actor=Actor(label=f"anonymous:{username}", ip_address=_client_ip(request)),
+        actor=Actor(label=f"anonymous:{username}", ip_address=client_ip(request)),
         changes={"username": username},
     )

@@ -1,6 +1,10 @@
 """Every Paydesk setting. Production differs only through environment variables
 (listed, with a comment each, in .env.example)."""
 
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from csp.constants import NONCE, NONE, SELF  # the quoted keywords 'none', 'self'
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, DEBUG, env, required
@@ -48,7 +52,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "django_otp",  # second factor: devices, verification state in the session, throttling
+    "django_otp_webauthn",  # passkeys and security keys as django-otp devices
+    "axes",  # login lockout
+    "csp",  # Content-Security-Policy with per-request nonces
     "tenants",
+    "tenants.security",  # MFA enrolment and verification, lockout admin, session lifetime
     "connectors",
     "payments.sessions",
     "payments.ivr",
@@ -60,12 +69,20 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise: static files keep their long-lived caching; everything Django
+    # renders is no-store (API responses carry payment data, admin pages too).
+    "config.security.NoStoreMiddleware",
+    "config.security.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "tenants.security.middleware.SessionLifetimeMiddleware",
+    "tenants.security.middleware.RequireMFAMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -73,7 +90,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of third-party templates (the API docs page, with CSP nonces).
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -142,6 +160,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out username or address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -190,9 +215,89 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# Sessions (PCI DSS 8.2.8): a session idle this long is over; each request renews it
+# (the session row and cookie get a fresh expiry). Whatever the activity, a session ends
+# PAYDESK_SESSION_MAX_AGE_SECONDS after its login (tenants/security/middleware.py).
+PAYDESK_SESSION_IDLE_SECONDS = env.int("PAYDESK_SESSION_IDLE_SECONDS", default=15 * 60)
+PAYDESK_SESSION_MAX_AGE_SECONDS = env.int("PAYDESK_SESSION_MAX_AGE_SECONDS", default=12 * 3600)
+SESSION_COOKIE_AGE = PAYDESK_SESSION_IDLE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Second factor (PCI DSS 8.4.2). When on, a signed-in user without a confirmed device is
+# sent to enrol before any page under PAYDESK_MFA_PROTECTED_PATHS; a user who has a
+# device is always asked for it, whatever this says. Off on the first run (DEBUG).
+PAYDESK_REQUIRE_MFA = env.bool("PAYDESK_REQUIRE_MFA", default=not DEBUG)
+# Path prefixes whose pages need a verified second factor (the admin, the agent console).
+PAYDESK_MFA_PROTECTED_PATHS = ["/admin/", "/console/"]
+# How many single-use recovery codes a user gets at a time.
+PAYDESK_MFA_RECOVERY_CODES = 10
+# The issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = env.str("PAYDESK_MFA_ISSUER", default="Paydesk")
+# Failed codes make the next try wait 1, 2, 4, 8… seconds (django-otp's throttling).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# WebAuthn (passkeys, security keys). The relying party ID is the host name the admin is
+# served on; a passkey registered for one ID works only there. Browsers refuse an IP
+# address, so the first run uses localhost (open http://localhost:8000/admin/).
+OTP_WEBAUTHN_RP_NAME = "Paydesk"
+OTP_WEBAUTHN_RP_ID = env.str(
+    "PAYDESK_WEBAUTHN_RP_ID", default="localhost" if DEBUG else urlsplit(PAYDESK_PUBLIC_BASE_URL).hostname
+)
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "PAYDESK_WEBAUTHN_ORIGINS", default=["http://localhost:8000"] if DEBUG else [PAYDESK_PUBLIC_BASE_URL]
+)
+# A passkey is a second factor here, never a way around the password (and the lockout).
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+
+# Lockout (PCI DSS 8.3.4), django-axes: after this many failed logins for one username, or
+# from one address, every login for it is refused for PAYDESK_LOGIN_LOCKOUT_SECONDS, the
+# right password included. Failed second-factor codes count too. A superuser lifts a lock
+# in the admin (Security › Login locks).
+PAYDESK_LOGIN_FAILURE_LIMIT = env.int("PAYDESK_LOGIN_FAILURE_LIMIT", default=10)
+PAYDESK_LOGIN_LOCKOUT_SECONDS = env.int("PAYDESK_LOGIN_LOCKOUT_SECONDS", default=30 * 60)
+AXES_FAILURE_LIMIT = PAYDESK_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=PAYDESK_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+# The lock runs from the failure that set it: tries during the lock do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "tenants.security.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "tenants.security.lockout.client_ip"
+AXES_ENABLE_ADMIN = False  # tenants/security/admin.py shows the locks, and lifting one is audited
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are in the audit log already
+AXES_VERBOSE = False
+
+# Content-Security-Policy (django-csp). Scripts and styles come from this origin, or are
+# inline with the request's nonce ({{ request.csp_nonce }}); nothing else runs. A view that
+# may be framed (an embedded console) uses config.security.allow_framing.
+# CSP keywords may be written bare (none, self): .env files tend to lose the quotes.
+PAYDESK_CSP_FRAME_ANCESTORS = [
+    f"'{source}'" if source in ("none", "self") else source
+    for source in env.list("PAYDESK_CSP_FRAME_ANCESTORS", default=["none"])
+]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # Swagger UI and the admin draw icons from data: URIs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": PAYDESK_CSP_FRAME_ANCESTORS,
+    }
+}
+
 LOGGING = logging_config(level=env.str("LOG_LEVEL", default="INFO"))
 
 # --- Paydesk --------------------------------------------------------------------------
+
+# Requests under this prefix are the partner API (no-store whatever the view says).
+PAYDESK_API_PATH_PREFIX = "/api/"
 
 # API keys' last_used_at is written at most this often, to keep writes off the hot path.
 PAYDESK_API_KEY_TOUCH_SECONDS = 60

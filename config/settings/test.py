@@ -15,3 +15,6 @@ SECURE_SSL_REDIRECT = False
 PAYDESK_PUBLIC_BASE_URL = "http://testserver"
 TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # tests point it at a peer; never the real one
 STRIPE_API_BASE_URL = "http://127.0.0.1:9"
+# The browser tests' live server answers in threads; a connection kept open there would
+# outlive its test and stop the test database from being dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

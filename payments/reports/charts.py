@@ -49,7 +49,7 @@ def _x_labels(labels: list[str], step_px: float) -> SafeString:
 def _svg(title: str, body: SafeString, height: int = HEIGHT) -> SafeString:
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
-        'aria-label="{t}" style="max-width:{w}px;font-family:sans-serif"><title>{t}</title>{b}</svg>',
+        'aria-label="{t}" class="chart" font-family="sans-serif"><title>{t}</title>{b}</svg>',
         w=WIDTH,
         h=height,
         t=title,

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -43,7 +44,11 @@ class ConnectorHealthAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantScopedAd
         state = getattr(obj, "sync_state", None)
         if state is None or state.last_attempt_at is None:
             return "never synced"
-        return "healthy" if state.healthy else format_html('<strong style="color:#ba2121">{}</strong>', "unhealthy")
+        return (
+            "healthy"
+            if state.healthy
+            else format_html('<img src="{}" alt=""> <strong>{}</strong>', static("admin/img/icon-no.svg"), "unhealthy")
+        )
 
     @admin.display(description="Last complete sync")
     def last_success(self, obj):

@@ -1,0 +1,146 @@
+"""Browser-test plumbing for every page people use: Debian's chromium, driven by Selenium,
+against pytest-django's live server.
+
+- `browser` (one per test process): headless chromium with its console log kept;
+- `page` (per test): that browser, cookies cleared, pointed at the live server, with
+  helpers: `page.open(path)`, `page.wait_for(css)`, `page.fill(css, text)`,
+  `page.sign_in_as(user)` (a session cookie, no form),
+  `page.screenshot(name)` (PNG in var/screenshots/, or $PAYDESK_SCREENSHOT_DIR),
+  `page.console()` (entries logged since the last call) and `page.csp_violations()`.
+
+The live server runs in a thread of the test process on http://localhost:<free port>
+(a host name, not an IP address: WebAuthn refuses IP addresses), and pytest-django gives
+its tests a transactional database, so the server sees their rows. Chromium and
+chromedriver come from Debian (`make test` installs them when missing); a missing one
+fails the test with the command to run, never skips it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT_DIR = Path(os.environ.get("PAYDESK_SCREENSHOT_DIR", REPO_ROOT / "var" / "screenshots"))
+WAIT_S = 15.0  # generous for a loaded CI machine; waits poll, they never sleep this long
+
+
+def _binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail(
+        f"{names[0]} is not installed: the browser tests need Debian's chromium and chromium-driver "
+        "(`make browsers`, or apt-get install chromium chromium-driver)."
+    )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = _binary("chromium", "chromium-browser")
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # CI runs as root
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=_binary("chromedriver")))
+    driver.set_page_load_timeout(WAIT_S * 2)
+    yield driver
+    driver.quit()
+
+
+@dataclass
+class Page:
+    driver: webdriver.Chrome
+    base_url: str
+    shots: list[Path] = field(default_factory=list)
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.base_url + path)
+
+    @property
+    def path(self) -> str:
+        return self.driver.current_url.removeprefix(self.base_url)
+
+    def wait_for(self, css: str, timeout: float = WAIT_S):
+        """The first element matching `css`, once it is visible (polled until a deadline)."""
+        try:
+            return WebDriverWait(self.driver, timeout).until(
+                expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css))
+            )
+        except TimeoutException:
+            raise AssertionError(f"{css!r} did not appear on {self.driver.current_url}") from None
+
+    def wait_until(self, predicate, what: str, timeout: float = WAIT_S):
+        try:
+            return WebDriverWait(self.driver, timeout).until(lambda driver: predicate())
+        except TimeoutException:
+            raise AssertionError(f"timed out waiting for {what} on {self.driver.current_url}") from None
+
+    def wait_for_path(self, prefix: str) -> None:
+        self.wait_until(lambda: self.path.startswith(prefix), f"a page under {prefix}")
+
+    def fill(self, css: str, text: str) -> None:
+        element = self.wait_for(css)
+        element.clear()
+        element.send_keys(text)
+
+    def click(self, css: str) -> None:
+        self.wait_for(css).click()
+
+    def text(self, css: str = "body") -> str:
+        return self.wait_for(css).text
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOT_DIR / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.shots.append(path)
+        return path
+
+    def sign_in_as(self, user) -> None:
+        """Skip the sign-in form: a session made by Django's test client, as a cookie.
+        (With PAYDESK_REQUIRE_MFA on, the admin then asks for the second factor.)"""
+        from django.conf import settings
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        if not self.driver.current_url.startswith(self.base_url):
+            self.open("/static/admin/img/icon-yes.svg")  # a cookie needs a page of its site
+        self.driver.add_cookie(
+            {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value}
+        )
+
+    def console(self) -> list[dict]:
+        """Console entries (JavaScript errors, CSP reports, …) since the last call."""
+        return self.driver.get_log("browser")
+
+    def csp_violations(self) -> list[str]:
+        return [e["message"] for e in self.console() if "Content Security Policy" in e["message"]]
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator[Page]:
+    browser.delete_all_cookies()
+    browser.get("about:blank")
+    browser.get_log("browser")  # drop what earlier tests left
+    yield Page(driver=browser, base_url=live_server.url)
