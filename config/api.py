@@ -1,20 +1,66 @@
-"""REST API plumbing shared by every app: one error envelope and cursor pagination.
+"""REST API plumbing shared by every app: one error envelope, a bounded JSON parser,
+cursor pagination, and the JSON answers for routes that do not exist.
 
-Every error answers `{"error": {"code": "...", "message": "...", "fields": {...}}}`.
+Every error answers `{"error": {"code": "...", "message": "...", "fields": {...}}}`,
+including those given outside DRF (config/middleware.py, the 404 and 500 handlers).
 """
 
 import logging
+import math
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
-from django.http import Http404
-from rest_framework import exceptions, pagination
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, pagination, parsers
 from rest_framework.response import Response
 
 from config.errors import Conflict, ServiceError
+from core import safejson
 
 logger = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = 413
+    default_code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+def error_body(*, code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def not_found(request, exception):
+    """handler404: under /api/ the JSON envelope, elsewhere Django's page."""
+    if is_api_path(request.path_info):
+        body = error_body(code="not_found", message=f"No API route {request.path_info!r}; see /api/docs/.")
+        return JsonResponse(body, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: under /api/ the JSON envelope, elsewhere Django's page."""
+    if is_api_path(request.path_info):
+        return JsonResponse(error_body(code="server_error", message="Internal server error."), status=500)
+    return defaults.server_error(request)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, bounded: nesting deeper than core.safejson.MAX_DEPTH, a NUL
+    character or a lone surrogate in any string is a 400, before any code walks it."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return safejson.loads(stream.read() if stream is not None else b"")
+        except safejson.UnsafeJSON as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
 
 
 def _flatten(detail) -> list[str]:
@@ -37,6 +83,8 @@ def envelope(*, code: str, message: str, fields: dict | None = None, status_code
 
 
 def exception_handler(exc, context) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     if isinstance(exc, ProtectedError):
         exc = Conflict("The object is still referenced by other records and cannot be deleted.", code="in_use")
     if isinstance(exc, ServiceError):
@@ -56,8 +104,8 @@ def exception_handler(exc, context) -> Response:
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    if isinstance(exc, exceptions.Throttled):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
 
     if isinstance(exc, exceptions.ValidationError):
         fields = _fields_from(exc.detail)
@@ -70,6 +118,8 @@ def exception_handler(exc, context) -> Response:
 
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else getattr(exc, "default_code", "error")
+    if code == "throttled":  # DRF's own Throttled (tenants.auth.RateLimited says it already)
+        code = "rate_limited"
     message = "; ".join(_flatten(exc.detail))
     return envelope(
         code=code,
@@ -84,3 +134,10 @@ class CursorPagination(pagination.CursorPagination):
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; it is bad input, so 400 naming it.
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None

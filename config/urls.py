@@ -14,6 +14,10 @@ api_v1 = [
     path("", include("payments.reports.api.urls")),
 ]
 
+# Unknown routes under /api/ answer the API's error envelope (with DEBUG off).
+handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
