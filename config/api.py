@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, pagination, parsers
+from rest_framework import exceptions, negotiation, pagination, parsers, serializers
+from rest_framework.fields import SkipField, empty
 from rest_framework.response import Response
 
 from config.errors import Conflict, ServiceError
@@ -80,6 +81,63 @@ def _fields_from(detail) -> dict[str, list[str]]:
 def envelope(*, code: str, message: str, fields: dict | None = None, status_code: int, headers=None) -> Response:
     body = {"error": {"code": code, "message": message, "fields": fields or {}}}
     return Response(body, status=status_code, headers=headers)
+
+
+class JSONOnlyNegotiation(negotiation.DefaultContentNegotiation):
+    """The API speaks JSON only, so it answers JSON whatever `Accept` or `?format=` ask
+    for, instead of DRF's 406 (or 404 for an unknown format). Request bodies are still
+    matched to a parser: another Content-Type than JSON answers 415."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class EveryErrorAtOnce:
+    """A Serializer mixin: one answer names every invalid field.
+
+    DRF runs `validate()` (the rules across fields) only when every field is valid, so a
+    caller fixing one error meets the next. Here `validate()` also runs when some fields
+    are invalid, on the valid ones, and its errors are added for fields without one.
+    `validate()` therefore reads attrs with .get(), skips a rule whose inputs are in
+    `self.invalid_fields`, and builds nothing while that set is not empty.
+    """
+
+    invalid_fields: frozenset = frozenset()
+
+    def run_validation(self, data=empty):
+        is_empty, data = self.validate_empty_values(data)
+        if is_empty:
+            return data
+        try:
+            value = self.to_internal_value(data)
+            errors = {}
+        except serializers.ValidationError as exc:
+            if not isinstance(exc.detail, dict) or set(exc.detail) <= {"non_field_errors"}:
+                raise
+            errors = dict(exc.detail)
+            value = self._valid_part(data)
+        self.invalid_fields = frozenset(errors)
+        try:
+            self.run_validators(value)
+            value = self.validate(value)
+        except (serializers.ValidationError, DjangoValidationError) as exc:
+            for name, messages in serializers.as_serializer_error(exc).items():
+                errors.setdefault(name, messages)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def _valid_part(self, data) -> dict:
+        valid = {}
+        for field in self._writable_fields:
+            check = getattr(self, "validate_" + field.field_name, None)
+            try:
+                value = field.run_validation(field.get_value(data))
+                value = check(value) if check else value
+            except (serializers.ValidationError, DjangoValidationError, SkipField):
+                continue
+            self.set_value(valid, field.source_attrs, value)
+        return valid
 
 
 def exception_handler(exc, context) -> Response:

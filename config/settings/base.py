@@ -187,8 +187,9 @@ PAYDESK_API_ANON_RATE = rate_setting("PAYDESK_API_ANON_RATE", default="60/min")
 REST_FRAMEWORK["NUM_PROXIES"] = env.int("PAYDESK_NUM_PROXIES", default=0)
 # An API request body above this answers 413 payload_too_large (config/middleware.py).
 PAYDESK_API_MAX_BODY_BYTES = env.int("PAYDESK_API_MAX_BODY_BYTES", default=2**20)
-# JSON bodies: nesting and strings bounded (core/safejson.py).
+# JSON bodies: nesting and strings bounded (core/safejson.py); JSON answers whatever Accept says.
 REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["config.api.JSONParser"]
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "config.api.JSONOnlyNegotiation"
 # The error responses every operation can give, documented once (config/schema.py).
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",
