@@ -10,6 +10,7 @@
 | 403 | the key lacks the scope; the tenant is suspended | every operation |
 | 404 | no such object in the caller's tenant (another tenant's too), a malformed id | operations with path parameters |
 | 413 | a body over PAYDESK_API_MAX_BODY_BYTES | POST, PUT, PATCH |
+| 415 | a body that is not JSON (Content-Type) | POST, PUT, PATCH |
 | 429 | over PAYDESK_API_RATE (per key) or PAYDESK_API_ANON_RATE (per address); `Retry-After` | every operation |
 
 Errors only some operations give (409 conflicts, 502/503 from a provider, 501 reports on
@@ -58,6 +59,7 @@ RESPONSES = {
     405: ("MethodNotAllowed", "The route exists but not with this method (see the `Allow` header).", None),
     409: ("Conflict", "The object's state, or an earlier request with this Idempotency-Key, forbids it.", None),
     413: ("PayloadTooLarge", "The request body is larger than PAYDESK_API_MAX_BODY_BYTES.", None),
+    415: ("UnsupportedMediaType", "The request body is not JSON (`Content-Type: application/json`).", None),
     429: ("TooManyRequests", "Over the rate limit (per API key, or per address without one).", _RETRY_AFTER),
     501: ("NotImplemented", "Not available on this installation (reports need PostgreSQL).", None),
     502: ("BadGateway", "The provider (Twilio or Stripe) refused the request.", None),
@@ -65,7 +67,7 @@ RESPONSES = {
 }
 EVERYWHERE = (400, 401, 403, 429)
 WITH_PATH_PARAMETERS = (404,)
-WITH_BODY = (413,)
+WITH_BODY = (413, 415)
 BODY_METHODS = {"post", "put", "patch"}
 EXTENSION = "x-paydesk-errors"
 

@@ -58,6 +58,9 @@ SESSION_FILTERS = [
 ]
 FILE_RESPONSES = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The report (CSV or XLSX)."),
+    (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The report (CSV or XLSX)."
+    ),
     202: OpenApiResponse(ExportJobSerializer, description="Too large to answer now: an export job."),
 }
 # The report queries are PostgreSQL's: the first-run SQLite database answers 501.
@@ -187,7 +190,7 @@ class SavedReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     @extend_schema(
         parameters=[_param("format", "Another format than the saved one."), COMMON[1]],
-        responses=FILE_RESPONSES,
+        responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},  # JSON for the kinds that have it
         extensions=NEEDS_POSTGRESQL,
     )
     @action(detail=True, methods=["get"])

@@ -124,7 +124,7 @@ class PaySessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(PaySessionSerializer(session).data)
 
     @extend_schema(responses=PayEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # all of them, in order: not paginated
     def events(self, request, id=None):
         """Every callback and every request to Twilio, in the order received (redacted)."""
         session = self.get_object()
