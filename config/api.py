@@ -1,5 +1,5 @@
 """REST API plumbing shared by every app: one error envelope, a bounded JSON parser,
-cursor pagination, and the JSON answers for routes that do not exist.
+cursor pagination, and the JSON answers for routes that do not exist and for a 500.
 
 Every error answers `{"error": {"code": "...", "message": "...", "fields": {...}}}`,
 including those given outside DRF (config/middleware.py, the 404 and 500 handlers).
@@ -13,7 +13,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, negotiation, pagination, parsers, serializers
 from rest_framework.fields import SkipField, empty
 from rest_framework.response import Response
@@ -38,12 +40,20 @@ def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
 
 
-def not_found(request, exception):
-    """handler404: under /api/ the JSON envelope, elsewhere Django's page."""
-    if is_api_path(request.path_info):
-        body = error_body(code="not_found", message=f"No API route {request.path_info!r}; see /api/docs/.")
-        return JsonResponse(body, status=404)
-    return defaults.page_not_found(request, exception)
+@csrf_exempt
+def api_not_found(request):
+    """The last route under /api/: what no other route takes answers the JSON 404, with
+    DEBUG on or off, for any method. (So Django's APPEND_SLASH redirect, which loses a
+    POST's body, does not happen under /api/: the answer names the route instead.)"""
+    path = request.path_info
+    message = f"No API route {path!r}; see /api/docs/."
+    if not path.endswith("/"):
+        try:
+            if resolve(path + "/").func is not api_not_found:
+                message = f"No API route {path!r}; did you mean {path + '/'!r}?"
+        except Resolver404:
+            pass
+    return JsonResponse(error_body(code="not_found", message=message), status=404)
 
 
 def server_error(request):

@@ -48,22 +48,85 @@ ERROR_SCHEMA = {
 }
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
-_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 
-# status: (component name, description, headers)
+_INVALID = {
+    "call_sid": ["Enter the Call SID: CA followed by 32 hexadecimal characters."],
+    "charge_amount": ["'١٢.٥٠' is not a decimal amount such as 12.50 (ASCII digits and a point)."],
+}
+# status: (component name, description, headers, example (code, message, fields))
 RESPONSES = {
-    400: ("BadRequest", "Invalid input: `fields` names every invalid field, parameter or header.", None),
-    401: ("Unauthorized", "No API key, or an unknown or revoked one.", None),
-    403: ("Forbidden", "The API key lacks the scope this operation needs, or the tenant is suspended.", None),
-    404: ("NotFound", "No such object in the caller's tenant (another tenant's objects included).", None),
-    405: ("MethodNotAllowed", "The route exists but not with this method (see the `Allow` header).", None),
-    409: ("Conflict", "The object's state, or an earlier request with this Idempotency-Key, forbids it.", None),
-    413: ("PayloadTooLarge", "The request body is larger than PAYDESK_API_MAX_BODY_BYTES.", None),
-    415: ("UnsupportedMediaType", "The request body is not JSON (`Content-Type: application/json`).", None),
-    429: ("TooManyRequests", "Over the rate limit (per API key, or per address without one).", _RETRY_AFTER),
-    501: ("NotImplemented", "Not available on this installation (reports need PostgreSQL).", None),
-    502: ("BadGateway", "The provider (Twilio or Stripe) refused the request.", None),
-    503: ("ServiceUnavailable", "The provider could not be reached; nothing was lost and a retry is safe.", None),
+    400: (
+        "BadRequest",
+        "Invalid input: `fields` names every invalid field, parameter or header.",
+        None,
+        ("invalid", "Invalid input: call_sid, charge_amount.", _INVALID),
+    ),
+    401: (
+        "Unauthorized",
+        "No API key, or an unknown or revoked one.",
+        None,
+        ("authentication_failed", "Invalid API key.", {}),
+    ),
+    403: (
+        "Forbidden",
+        "The API key lacks the scope this operation needs, or the tenant is suspended.",
+        None,
+        ("missing_scope", "This API key lacks the 'payments:write' scope.", {}),
+    ),
+    404: (
+        "NotFound",
+        "No such object in the caller's tenant (another tenant's objects included).",
+        None,
+        ("not_found", "Not found.", {}),
+    ),
+    405: (
+        "MethodNotAllowed",
+        "The route exists but not with this method (see the `Allow` header).",
+        None,
+        ("method_not_allowed", 'Method "DELETE" not allowed.', {}),
+    ),
+    409: (
+        "Conflict",
+        "The object's state, or an earlier request with this Idempotency-Key, forbids it.",
+        None,
+        ("idempotency_key_reused", "This Idempotency-Key was already used with a different request.", {}),
+    ),
+    413: (
+        "PayloadTooLarge",
+        "The request body is larger than PAYDESK_API_MAX_BODY_BYTES.",
+        None,
+        ("payload_too_large", "The request body is 2000000 bytes; at most 1048576 are accepted.", {}),
+    ),
+    415: (
+        "UnsupportedMediaType",
+        "The request body is not JSON (`Content-Type: application/json`).",
+        None,
+        ("unsupported_media_type", 'Unsupported media type "text/plain" in request.', {}),
+    ),
+    429: (
+        "TooManyRequests",
+        "Over the rate limit (per API key, or per address without one).",
+        {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}},
+        ("rate_limited", "Too many requests; retry in 12 s.", {}),
+    ),
+    501: (
+        "NotImplemented",
+        "Not available on this installation (reports need PostgreSQL).",
+        None,
+        ("needs_postgresql", "Finance reports need PostgreSQL.", {}),
+    ),
+    502: (
+        "BadGateway",
+        "The provider (Twilio or Stripe) refused the request.",
+        None,
+        ("twilio_20404", "Twilio: The requested resource was not found", {}),
+    ),
+    503: (
+        "ServiceUnavailable",
+        "The provider could not be reached; nothing was lost and a retry is safe.",
+        None,
+        ("provider_unavailable", "Twilio did not answer. Nothing was lost: the request can be retried safely.", {}),
+    ),
 }
 EVERYWHERE = (400, 401, 403, 429)
 WITH_PATH_PARAMETERS = (404,)
@@ -85,8 +148,12 @@ def document_errors(result, generator, request, public):
     components = result.setdefault("components", {})
     components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     shared = components.setdefault("responses", {})
-    for name, description, headers in RESPONSES.values():
-        shared[name] = {"description": description, "content": {"application/json": {"schema": _ERROR_REF}}}
+    for name, description, headers, (code, message, fields) in RESPONSES.values():
+        example = {"error": {"code": code, "message": message, "fields": fields}}
+        shared[name] = {
+            "description": description,
+            "content": {"application/json": {"schema": _ERROR_REF, "example": example}},
+        }
         if headers:
             shared[name]["headers"] = headers
     for path, item in result.get("paths", {}).items():

@@ -171,6 +171,17 @@ def test_an_unknown_api_route_is_the_json_404(api, path):
     assert path in error["message"]
 
 
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_a_missing_trailing_slash_is_a_json_404_naming_the_route(api, method):
+    error = _error(getattr(api, method)("/api/v1/pay-sessions"), 404, "not_found")
+    assert "'/api/v1/pay-sessions/'" in error["message"]
+
+
+def test_the_json_404_does_not_depend_on_debug(api, settings):
+    settings.DEBUG = True
+    _error(api.get("/api/v1/nothing-here/"), 404, "not_found")
+
+
 def test_outside_the_api_a_404_is_still_a_page(client, db):
     response = client.get("/nothing-here/")
     assert response.status_code == 404 and not response["Content-Type"].startswith("application/json")
@@ -274,3 +285,31 @@ def test_an_idempotency_key_over_200_characters_is_refused_not_cut(world, api, s
     error = _error(response, 400, "invalid")
     assert "Idempotency-Key" in error["fields"] and "201" in error["fields"]["Idempotency-Key"][0]
     assert PaySession.objects.count() == before
+
+
+def test_an_idempotency_key_with_a_control_character_is_refused(world, api):
+    body = {"call_sid": CALL, "connector": "Stripe_Dev", "charge_amount": "12.50"}
+    response = api.post("/api/v1/pay-sessions/", body, format="json", HTTP_IDEMPOTENCY_KEY="order\x001")
+    assert "Idempotency-Key" in _error(response, 400, "invalid")["fields"]
+    assert not PaySession.objects.exists()
+
+
+def test_a_key_of_exactly_200_characters_is_kept_whole(world, api, settings):
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # Twilio unreachable: 503, the session is kept
+    body = {"call_sid": CALL, "connector": "Stripe_Dev", "charge_amount": "12.50"}
+    key = "k" * 199 + "z"
+    response = api.post("/api/v1/pay-sessions/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 503, response.content
+    assert PaySession.objects.get().idempotency_key == key
+
+
+# --- A 500 outside DRF ------------------------------------------------------------------
+
+
+def test_a_server_error_under_the_api_is_the_json_envelope(rf):
+    from config.api import server_error
+
+    response = server_error(rf.get("/api/v1/tenant/"))
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+    assert server_error(rf.get("/admin/"))["Content-Type"].startswith("text/html")

@@ -159,8 +159,10 @@ class CaptureSerializer(serializers.Serializer):
 class PaySessionSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid")
     # Blank when they do not apply (a charge has no token_type, a card no bank_account_type).
-    token_type = serializers.ChoiceField(choices=PaySession.TokenType.choices, allow_blank=True)
-    bank_account_type = serializers.ChoiceField(choices=PaySession.BankAccountType.choices, allow_blank=True)
+    token_type = serializers.ChoiceField(choices=PaySession.TokenType.choices, allow_blank=True, read_only=True)
+    bank_account_type = serializers.ChoiceField(
+        choices=PaySession.BankAccountType.choices, allow_blank=True, read_only=True
+    )
     connector = serializers.CharField(source="connector.unique_name")
     environment = serializers.CharField(source="connector.environment")
     charge_amount = serializers.SerializerMethodField(help_text="Major units; null when tokenizing.")

@@ -37,6 +37,8 @@ def _idempotency_key(request) -> str | None:
         raise serializers.ValidationError(
             {"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX} characters; this one has {len(key)}."]}
         )
+    if any(ord(char) < 32 or ord(char) == 127 for char in key):
+        raise serializers.ValidationError({"Idempotency-Key": ["May not contain control characters."]})
     return key or None
 
 
