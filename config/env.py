@@ -5,6 +5,7 @@ With no environment at all the project runs on embedded defaults for a first loo
 must come from the environment: `required()` stops start-up naming the missing one.
 """
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -34,3 +35,13 @@ def required(name: str, *, dev_default: T, read: Callable[[str], T] = env.str) -
     if DEBUG:
         return dev_default
     raise ImproperlyConfigured(f"{name} must be set in the environment when DEBUG is off.")
+
+
+def rate_setting(name: str, *, default: str) -> str | None:
+    """A DRF throttle rate ("1200/min"), checked at start-up; empty means no limit."""
+    value = env.str(name, default=default).strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name} must look like 1200/min (a count per s, min, hour or day), not {value!r}.")
+    return value

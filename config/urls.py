@@ -2,8 +2,10 @@
 config imports no app above it (docs/architecture.md)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import api_not_found
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -14,12 +16,16 @@ api_v1 = [
     path("", include("payments.reports.api.urls")),
 ]
 
+# A 500 under /api/ (outside DRF, which has its own) answers the API's error envelope.
+handler500 = "config.api.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("tenants.security.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found, name="api-not-found"),  # after every API route: the JSON 404
     path("", include("payments.sessions.urls")),
     path("", include("payments.ivr.urls")),
     path("", include("payments.reconciliation.urls")),

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from csp.constants import NONCE, NONE, SELF  # the quoted keywords 'none', 'self'
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import BASE_DIR, DEBUG, env, required
+from config.env import BASE_DIR, DEBUG, env, rate_setting, required
 from config.logging import logging_config
 
 # --- Core -----------------------------------------------------------------------------
@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.ApiInputLimits",  # API: 413 over PAYDESK_API_MAX_BODY_BYTES, 400 for NUL in the query
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Below WhiteNoise: static files keep their long-lived caching; everything Django
     # renders is no-store (API responses carry payment data, admin pages too).
@@ -199,6 +200,26 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
+
+# --- API limits: rate limits, body size, error documentation (issue 12) --------------
+
+# Requests per API key, and per client address for requests without a valid key
+# (tenants/auth.py), counted in the shared cache. "<n>/<s|min|hour|day>"; empty: no limit.
+PAYDESK_API_RATE = rate_setting("PAYDESK_API_RATE", default="1200/min")
+PAYDESK_API_ANON_RATE = rate_setting("PAYDESK_API_ANON_RATE", default="60/min")
+# Proxies in front of Paydesk that append to X-Forwarded-For; 0: the client address is
+# the connection's own (REMOTE_ADDR). A wrong number lets clients choose their address.
+REST_FRAMEWORK["NUM_PROXIES"] = env.int("PAYDESK_NUM_PROXIES", default=0)
+# An API request body above this answers 413 payload_too_large (config/middleware.py).
+PAYDESK_API_MAX_BODY_BYTES = env.int("PAYDESK_API_MAX_BODY_BYTES", default=2**20)
+# JSON bodies: nesting and strings bounded (core/safejson.py); JSON answers whatever Accept says.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = ["config.api.JSONParser"]
+REST_FRAMEWORK["DEFAULT_CONTENT_NEGOTIATION_CLASS"] = "config.api.JSONOnlyNegotiation"
+# The error responses every operation can give, documented once (config/schema.py).
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "config.schema.document_errors",
+]
 
 # --- Security (production-like unless DEBUG) ------------------------------------------
 

@@ -215,6 +215,7 @@ class StripeWebhookEvent(models.Model):
         QUEUED = "queued"
         APPLIED = "applied"
         IGNORED = "ignored"
+        MALFORMED = "malformed"  # signed, but no usable event: kept for inspection, never applied
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     connector = models.ForeignKey(ConnectorInstance, on_delete=models.PROTECT, related_name="+")
@@ -226,6 +227,7 @@ class StripeWebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
+    problem = models.CharField(max_length=500, blank=True, help_text="Why a malformed event could not be used.")
 
     class Meta:
         ordering = ["-received_at", "-id"]

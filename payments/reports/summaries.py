@@ -268,6 +268,23 @@ class ExceptionsReport(TypedTable):
                 item.resolution_note,
             )
 
+    def as_json(self) -> dict:
+        """One object per item, keyed as the columns; local times (ISO 8601, no offset:
+        `time_zone` says which), amounts as major-unit strings."""
+        keys = [c.key for c in self.columns]
+        return {
+            "time_zone": self.tenant.time_zone,
+            "items": [dict(zip(keys, map(_json_value, row), strict=True)) for row in self.typed_rows()],
+        }
+
+
+def _json_value(value):
+    if isinstance(value, Money):
+        return money_text(value.minor, value.currency)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
 
 def _money(value, currency: str) -> Money | None:
     return Money(int(value), currency) if isinstance(value, int) and currency else None

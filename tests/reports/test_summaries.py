@@ -3,6 +3,7 @@ per total, local days, and the same numbers as the export's rows."""
 
 from collections import defaultdict
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -223,6 +224,28 @@ def test_payout_report_never_shows_another_tenant_payouts(world, api_for, payout
 
 
 # --- Exceptions -------------------------------------------------------------------------
+
+
+def test_exceptions_report_answers_json_when_asked(world, api):
+    s = session(world.acme, when=at("2025-03-01 12:00"), amount_minor=1250)
+    open_item = item(world.acme, s)
+    item(world.globex, session(world.globex, when=at("2025-03-01 12:00")))
+
+    response = api.get("/api/v1/reports/exceptions", {"format": "json"})
+
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["time_zone"] == world.acme.tenant.time_zone
+    [row] = body["items"]
+    assert (row["session_id"], row["reason"], row["status"]) == (str(s.uuid), "amount_mismatch", "open")
+    assert (row["paydesk_amount"], row["stripe_amount"], row["stripe_currency"]) == ("12.50", "12.51", "USD")
+    assert (
+        row["opened_at"]
+        == open_item.opened_at.astimezone(ZoneInfo(world.acme.tenant.time_zone))
+        .replace(microsecond=0, tzinfo=None)
+        .isoformat()
+    )
 
 
 def test_exceptions_report_lists_the_tenant_items_with_amounts_in_major_units(world, api):

@@ -68,5 +68,6 @@ admin.site.register(
     StripeWebhookEvent,
     MirrorAdmin,
     list_display=["event_id", "connector", "type", "stripe_created", "received_at", "outcome"],
+    list_filter=[ScopedConnectorFilter, "outcome"],  # malformed events are kept for inspection
     search_fields=["event_id"],
 )

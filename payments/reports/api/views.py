@@ -16,6 +16,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import can_answer
 from payments.reports import selectors, services
 from payments.reports.api.serializers import ExportJobSerializer, SavedReportSerializer
 from payments.reports.exports import COLUMN_KEYS
@@ -57,8 +58,13 @@ SESSION_FILTERS = [
 ]
 FILE_RESPONSES = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The report (CSV or XLSX)."),
+    (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The report (CSV or XLSX)."
+    ),
     202: OpenApiResponse(ExportJobSerializer, description="Too large to answer now: an export job."),
 }
+# The report queries are PostgreSQL's: the first-run SQLite database answers 501.
+NEEDS_POSTGRESQL = can_answer(501)
 
 
 def respond(output: services.Output, request):
@@ -97,6 +103,7 @@ class PaymentsReportView(ReportView):
             *SESSION_FILTERS,
         ],
         responses=FILE_RESPONSES,
+        extensions=NEEDS_POSTGRESQL,
     )
     def get(self, request):
         """Every pay session with its Stripe fee, net, refunds, dispute and payout; one row each."""
@@ -113,6 +120,7 @@ class DailySummaryView(ReportView):
             *SESSION_FILTERS,
         ],
         responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},
+        extensions=NEEDS_POSTGRESQL,
     )
     def get(self, request):
         """Per local day, connector and currency: count, gross, refunds, fees, net, success rate,
@@ -136,6 +144,7 @@ class PayoutsReportView(ReportView):
             *COMMON,
         ],
         responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},
+        extensions=NEEDS_POSTGRESQL,
     )
     def get(self, request):
         """Which payments make up each payout, with fees, and whether the payout equals the sum of its rows."""
@@ -155,6 +164,7 @@ class ExceptionsReportView(ReportView):
             *COMMON,
         ],
         responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},
+        extensions=NEEDS_POSTGRESQL,
     )
     def get(self, request):
         """The reconciliation exceptions queue as a report."""
@@ -179,7 +189,9 @@ class SavedReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return selectors.saved_report_get(tenant=request_tenant(self.request), uuid=self.kwargs["id"])
 
     @extend_schema(
-        parameters=[_param("format", "Another format than the saved one."), COMMON[1]], responses=FILE_RESPONSES
+        parameters=[_param("format", "Another format than the saved one."), COMMON[1]],
+        responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},  # JSON for the kinds that have it
+        extensions=NEEDS_POSTGRESQL,
     )
     @action(detail=True, methods=["get"])
     def run(self, request, id=None):
