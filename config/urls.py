@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("payments.ivr.api.urls")),
     path("", include("payments.reconciliation.api.urls")),
     path("", include("payments.reports.api.urls")),
+    path("", include("payments.partner_webhooks.api.urls")),
 ]
 
 urlpatterns = [

@@ -15,3 +15,6 @@ SECURE_SSL_REDIRECT = False
 PAYDESK_PUBLIC_BASE_URL = "http://testserver"
 TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # tests point it at a peer; never the real one
 STRIPE_API_BASE_URL = "http://127.0.0.1:9"
+# Tests deliver webhooks to receivers on loopback, over http; tests of the refusals turn these off.
+PAYDESK_WEBHOOKS_ALLOW_INSECURE_URLS = True
+PAYDESK_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = True
