@@ -35,13 +35,15 @@ def address_class(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
         address = address.ipv4_mapped
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
+    if address.is_unspecified:
+        return "not a public address (it reaches this machine)"
     if address.is_loopback:
         return "a loopback address"
     if address.is_link_local:
         return "a link-local address"
     if address.is_private:
         return "a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
+    if address.is_multicast or address.is_reserved or not address.is_global:
         return "not a public address"
     return None
 

@@ -546,7 +546,8 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
             seen = any(getattr(session, n) != v for n, v in updates.items() if n not in outbox.UNSEEN_FIELDS)
             for name, value in updates.items():
                 setattr(session, name, value)
-            session.save(update_fields=[*updates, "updated_at"])
+            # updated_at moves only with what partners see, as their events do.
+            session.save(update_fields=[*updates, "updated_at"] if seen else list(updates))
             (late if was_terminal else applied).extend(e.pk for e in pending)
             if seen:  # what partners see changed: they are told, in this transaction
                 changed.append((session, outbox.event_type_for(old_status=old_status, new_status=session.status)))
