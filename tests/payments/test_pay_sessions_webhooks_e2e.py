@@ -6,14 +6,13 @@ import pytest
 
 from payments.partner_webhooks.services import webhook_endpoint_create
 from tenants.services import Actor
-from tests.partner_webhooks.conftest import receiver  # noqa: F401 - the fixture
 from tests.payments.test_pay_sessions_e2e import Agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def partner(desk, api_for, receiver):  # noqa: F811
+def partner(desk, api_for, receiver):
     _, secret = webhook_endpoint_create(tenant=desk.world.acme.tenant, url=receiver.url, actor=Actor.system("test"))
     return Agent(desk, api_for(desk.world.acme.raw_key)), receiver, secret
 
