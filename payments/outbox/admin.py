@@ -11,7 +11,7 @@ from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["type", "public_id", "tenant", "ordering_key", "created_at", "dispatched_at"]
+    list_display = ["type", "public_id", "tenant", "created_at"]
     list_filter = ["type", ("tenant", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
     search_fields = ["uuid", "ordering_key"]

@@ -9,3 +9,4 @@ class OutboxConfig(AppConfig):
 
     name = "payments.outbox"
     label = "outbox"
+    verbose_name = "Events (outbox)"

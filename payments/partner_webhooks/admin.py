@@ -33,7 +33,10 @@ _UPDATABLE = ("url", "description", "event_types", "enabled")
 
 class WebhookEndpointForm(ServiceModelForm):
     url = forms.CharField(
-        label="URL", max_length=2000, help_text="https://… on a public address. Paydesk POSTs signed events to it."
+        label="URL",
+        max_length=2000,
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
+        help_text="https://… on a public address. Paydesk POSTs signed events to it.",
     )
     event_types = forms.MultipleChoiceField(
         choices=[(t, t) for t in catalogue.SUBSCRIBABLE],
@@ -46,6 +49,9 @@ class WebhookEndpointForm(ServiceModelForm):
     class Meta:
         model = WebhookEndpoint
         fields = ["tenant", "url", "description", "event_types", "enabled"]
+
+    class Media:
+        css = {"all": ["partner_webhooks/admin.css"]}
 
     def save_via_service(self, data):
         if self.instance.pk is None:
@@ -61,7 +67,7 @@ class WebhookEndpointForm(ServiceModelForm):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ["url", "tenant", "enabled", "types_display", "failing_since", "secret_display", "created_at"]
+    list_display = ["url", "tenant", "enabled", "types_display", "failing_since"]
     list_filter = ["enabled", ("tenant", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["tenant"]
     search_fields = ["url", "description"]
@@ -128,7 +134,7 @@ class WebhookEndpointAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.
             except ServiceError as exc:
                 self.message_user(request, f"{endpoint}: {exc.message}", messages.ERROR)
             else:
-                self.message_user(request, f"Test event sent to {endpoint}; see its delivery log.", messages.SUCCESS)
+                self.message_user(request, f"A test event is on its way to {endpoint}; see its delivery log.")
 
     @admin.action(description="Rotate the signing secret", permissions=["change"])
     def rotate_secret(self, request, queryset):
@@ -136,7 +142,7 @@ class WebhookEndpointAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.
             endpoint, secret = webhook_endpoint_rotate_secret(endpoint=endpoint, actor=admin_actor(request))
             self.message_user(
                 request,
-                f"{endpoint}: the new signing secret is {secret} — copy it now: it is shown only this once. "
+                f"New signing secret for {endpoint}: {secret} — copy it now: it is shown only this once. "
                 f"The previous secret signs too until {endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC.",
                 messages.SUCCESS,
             )
@@ -159,17 +165,7 @@ class EndpointFilter(admin.SimpleListFilter):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "event_type",
-        "event_id_display",
-        "endpoint",
-        "status",
-        "attempts",
-        "last_status_code",
-        "last_error",
-        "next_attempt_at",
-        "created_at",
-    ]
+    list_display = ["event_type", "endpoint", "status", "attempts", "last_answer", "next_attempt_at", "created_at"]
     list_filter = ["status", EndpointFilter]
     list_select_related = ["event", "endpoint"]
     search_fields = ["event__uuid", "endpoint__url"]
@@ -199,18 +195,26 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.Mod
     def event_id_display(self, obj):
         return obj.event.public_id
 
+    @admin.display(description="Last answer")
+    def last_answer(self, obj):
+        if obj.last_status_code:
+            return f"HTTP {obj.last_status_code}"
+        return obj.last_error or "—"
+
     def has_retry_permission(self, request):
         return self._allowed(request, None, self.write_roles)
 
     @admin.action(description="Retry selected deliveries", permissions=["retry"])
     def retry(self, request, queryset):
-        done = 0
+        done, refused = 0, {}
         for delivery in self.writable_queryset(request, queryset).select_related("endpoint__tenant", "event"):
             try:
                 webhook_delivery_retry(delivery=delivery, actor=admin_actor(request))
             except ServiceError as exc:
-                self.message_user(request, f"{delivery.event.public_id}: {exc.message}", messages.WARNING)
+                refused[exc.message] = refused.get(exc.message, 0) + 1
             else:
                 done += 1
         if done:
             self.message_user(request, f"{done} deliver{'y' if done == 1 else 'ies'} queued again.", messages.SUCCESS)
+        for message, count in refused.items():
+            self.message_user(request, f"Not retried ({count}): {message}", messages.WARNING)
