@@ -45,7 +45,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as bench/webhooks.py, the project is one level up
 
-from bench.callbacks import PG_ADMIN, Proc, free_port, run, wait_until  # noqa: E402  (after the path)
+from bench.callbacks import (  # noqa: E402  (after the path)
+    PG_ADMIN,
+    Proc,
+    children,
+    free_port,
+    run,
+    wait_until,
+)
 
 BIN = Path(sys.executable).parent
 REDIS_DB = 13  # bench/callbacks.py uses 14, the test suite 15
@@ -214,11 +221,15 @@ def produce() -> None:
     import django
 
     django.setup()
-    from django.db import transaction
+    from django.db import connection, transaction
 
     from payments.outbox.services import NewEvent, events_record
 
     spec = json.load(sys.stdin)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    db_cpu0 = cpu_seconds([backend])
     pending = [
         NewEvent(
             tenant_id=spec["tenant_id"],
@@ -231,11 +242,13 @@ def produce() -> None:
     ]
     for event in pending:  # each round its own sessions
         event.data["id"] = f"{spec['round']}-{event.data['id']}"
-    started = time.time()
+    started, cpu0 = time.time(), time.process_time()
     for start in range(0, len(pending), PER_TRANSACTION):
         with transaction.atomic():
             events_record(pending[start : start + PER_TRANSACTION])
-    json.dump({"started": started, "recorded": time.time()}, sys.stdout)
+    recorded, cpu = time.time(), time.process_time() - cpu0  # recording only, not starting Django
+    db_cpu = cpu_seconds([backend]) - db_cpu0  # this connection's backend
+    json.dump({"started": started, "recorded": recorded, "cpu": cpu, "db_cpu": db_cpu}, sys.stdout)
 
 
 # --- The two sides ----------------------------------------------------------------------
@@ -278,9 +291,10 @@ def bare_loop(port: int, secret: str, *, events: int, sessions: int, round_: int
     return per_session * sessions / elapsed
 
 
-def pipeline(env, receiver: ReceiverClient, world, *, events, sessions, round_, alive, timeout=300) -> dict:
+def pipeline(env, receiver: ReceiverClient, world, *, events, sessions, round_, alive, cpu, timeout=300) -> dict:
     spec = {"tenant_id": world["tenant_id"], "sessions": sessions, "per_session": events // sessions, "round": round_}
     total = spec["sessions"] * spec["per_session"]
+    before = cpu.snapshot()
     produced = json.loads(run([sys.executable, __file__, "--produce"], env=env, input=json.dumps(spec)))
     wait_until(
         f"round {round_}: the receiver acknowledged {total} events",
@@ -290,12 +304,61 @@ def pipeline(env, receiver: ReceiverClient, world, *, events, sessions, round_, 
         alive=alive,
     )
     stats = receiver.stats()
+    used = cpu.since(before)
+    used["producer"] = produced["cpu"]
+    used["database"] += produced["db_cpu"]
     return {
+        "cpu": {k: v * 1e3 / total for k, v in used.items()},  # ms per delivery
         "rate": total / (stats["last_ack"] - produced["started"]),
         "record_rate": total / (produced["recorded"] - produced["started"]),
         "stats": stats,
         "total": total,
     }
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU of processes, from /proc/<pid>/stat: threads that have exited
+    included (the receiver's and Celery's come and go)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """Seconds on a CPU per role: what a delivery costs whatever else the shared machine
+    is running (throughput is not)."""
+
+    def __init__(self, admin, db_name: str, *, worker=None, receiver=None):
+        self.admin, self.db_name, self.worker, self.receiver = admin, db_name, worker, receiver
+
+    def pids(self) -> dict[str, list[int]]:
+        backends = [
+            pid
+            for (pid,) in self.admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.db_name]
+            )
+        ]
+        worker = [self.worker.pid, *children(self.worker.pid)] if self.worker else []
+        return {"sender": worker, "database": backends, "receiver": [self.receiver.pid] if self.receiver else []}
+
+    def snapshot(self) -> dict:
+        return {role: {pid: cpu_seconds([pid]) for pid in pids} for role, pids in self.pids().items()} | {
+            "self": time.process_time()
+        }
+
+    def since(self, before: dict) -> dict[str, float]:
+        now = self.snapshot()
+        used = {
+            role: sum(v - before[role].get(pid, 0.0) for pid, v in now[role].items())
+            for role in ("sender", "database", "receiver")
+        }
+        used["producer"] = now["self"] - before["self"]  # the bare loop runs in this process
+        return used
 
 
 def bench_env(*, db_name: str, redis_url: str, threads: int) -> dict[str, str]:
@@ -436,12 +499,17 @@ def main() -> int:
             flush=True,
         )
         results = []
+        receiver_proc, celery_proc = procs
+        cpu = Cpu(admin, args.db_name, worker=celery_proc, receiver=receiver_proc)
+        bare_cpu: list[dict] = []
         for rnd in range(args.rounds + 1):
             receiver.control(fail_share=0.0)
+            before = cpu.snapshot()
             bare = bare_loop(port, world["secret"], events=events, sessions=sessions, round_=rnd)
+            bare_cpu.append({k: v * 1e3 / events for k, v in cpu.since(before).items()})
             bare_stats = receiver.stats()
             receiver.control(fail_share=0.0)
-            piped = pipeline(env, receiver, world, events=events, sessions=sessions, round_=rnd, alive=procs)
+            piped = pipeline(env, receiver, world, events=events, sessions=sessions, round_=rnd, alive=procs, cpu=cpu)
             ok = piped["stats"]["duplicates"] == 0 and piped["stats"]["bad_signature"] == 0
             ok = ok and bare_stats["bad_signature"] == 0
             results.append((rnd, bare, piped, ok))
@@ -455,7 +523,9 @@ def main() -> int:
         # Exactly once while the receiver fails the first three attempts of a share of the events.
         receiver.control(fail_share=args.fail_share)
         t0 = time.monotonic()
-        faulty = pipeline(env, receiver, world, events=events, sessions=sessions, round_=args.rounds + 1, alive=procs)
+        faulty = pipeline(
+            env, receiver, world, events=events, sessions=sessions, round_=args.rounds + 1, alive=procs, cpu=cpu
+        )
         faulty_wall = time.monotonic() - t0
         stats = faulty["stats"]
         dsn = f"host=127.0.0.1 port=5432 user=postgres dbname={args.db_name}"
@@ -506,6 +576,16 @@ def main() -> int:
             listed = ", ".join(f"{r:.0f}" for r in rates)
             print(f"{label:48s} {statistics.median(rates):7.1f} deliveries/s (median; rounds: {listed})")
         print(f"ratio pipeline/bare: {ratio:.2f} (per round {', '.join(f'{r:.2f}' for r in ratios)})")
+        print(
+            "ms on a CPU per delivery (rounds 1-N, mean): producer (bare: the loop signing and sending; "
+            "pipeline: recording the events), worker (Celery: dispatch and send), database, receiver"
+        )
+        for label, rows in (("bare", bare_cpu[1:]), ("pipeline", [p["cpu"] for _, _, p, _ in measured])):
+            mean = {k: statistics.mean(r[k] for r in rows) for k in ("producer", "sender", "database", "receiver")}
+            print(
+                f"  {label:8s} producer {mean['producer']:.3f}  worker {mean['sender']:.3f}  "
+                f"database {mean['database']:.3f}  receiver {mean['receiver']:.3f}  total {sum(mean.values()):.3f}"
+            )
         print(
             f"failure run: {faulty['total']} events, {args.fail_share:.0%} failed {FAIL_FIRST} times first: "
             f"all acknowledged after {faulty_wall:.1f}s "

@@ -27,7 +27,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ USER_AGENT = "Paydesk-Webhooks/1.0"
 JITTER = 0.2  # each delay is drawn within ±20% of the exponential schedule
 DISPATCH_BATCH = 500
 DISPATCH_MAX_BATCHES = 20
-SEND_BATCH = 50
+SEND_BATCH = 100
 SEND_MAX_BATCHES = 40
 
 # --- Dispatch -------------------------------------------------------------------------
@@ -160,7 +160,6 @@ def next_attempt(*, first_attempt_at: datetime, attempts: int, now: datetime, rn
 class SendRun:
     sent: int = 0
     succeeded: int = 0
-    retry_at: datetime | None = None  # the earliest retry this run scheduled
     more_waiting: bool = False
     disabled: bool = False
 
@@ -263,13 +262,33 @@ def _record(
             delivery.status, delivery.completed_at, delivery.next_attempt_at = Status.FAILED, now, None
         else:
             delivery.next_attempt_at = retry
-            run.retry_at = min(run.retry_at or retry, retry)
+    # Successes mostly share their answer: one UPDATE per distinct answer, not a bulk_update
+    # (whose CASE per row and field cost more than the requests, bench/webhooks.py).
+    alike: dict[tuple, list[int]] = {}
+    for delivery in claimed:
+        if delivery.status == Status.SUCCEEDED:
+            alike.setdefault((delivery.last_status_code, delivery.last_response_body), []).append(delivery.pk)
     failing_since = None
     with transaction.atomic():
-        WebhookDelivery.objects.bulk_update(
-            claimed,
-            ["status", "completed_at", "next_attempt_at", "last_status_code", "last_response_body", "last_error"],
-        )
+        for (code, body), ids in alike.items():
+            WebhookDelivery.objects.filter(pk__in=ids).update(
+                status=Status.SUCCEEDED,
+                completed_at=now,
+                next_attempt_at=None,
+                last_status_code=code,
+                last_response_body=body,
+                last_error="",
+            )
+        for delivery in claimed:
+            if delivery.status != Status.SUCCEEDED:
+                WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                    status=delivery.status,
+                    completed_at=delivery.completed_at,
+                    next_attempt_at=delivery.next_attempt_at,
+                    last_status_code=delivery.last_status_code,
+                    last_response_body=delivery.last_response_body,
+                    last_error=delivery.last_error,
+                )
         if run.succeeded:
             WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=False).update(failing_since=None)
         else:
@@ -297,13 +316,36 @@ def endpoint_send_due(*, endpoint_id: int, now: datetime | None = None, batch: i
         run = _record(endpoint, claimed, answers, now=now or timezone.now())
         total.sent += run.sent
         total.succeeded += run.succeeded
-        if run.retry_at:
-            total.retry_at = min(total.retry_at or run.retry_at, run.retry_at)
         if run.disabled:
             total.disabled = True
             return total
     total.more_waiting = True
     return total
+
+
+FOLLOW_UP_KEY = "paydesk:webhooks:follow-up:{}"
+
+
+def follow_up_at(*, endpoint_id: int, now: datetime | None = None) -> datetime | None:
+    """When a send run should next look at this endpoint, if that is soon enough to queue
+    a countdown for it (PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS) and none is queued for that
+    time or earlier yet: the earliest retry (or lease) still ahead. Later ones are the
+    sweep's. One queued follow-up per endpoint, however many runs ask (a cache entry)."""
+    now = now or timezone.now()
+    due = WebhookDelivery.objects.filter(
+        endpoint_id=endpoint_id, status=Status.PENDING, next_attempt_at__gt=now
+    ).aggregate(first=Min("next_attempt_at"))["first"]
+    if due is None or (due - now).total_seconds() > settings.PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS:
+        return None
+    key = FOLLOW_UP_KEY.format(endpoint_id)
+    try:
+        queued = cache.get(key)
+        if queued is not None and now < queued <= due:
+            return None
+        cache.set(key, due, timeout=settings.PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS + 60)
+    except Exception:
+        logger.warning("cache unavailable; queueing a webhook follow-up that may be a duplicate")
+    return due
 
 
 def endpoints_due(*, now: datetime | None = None) -> list[tuple[int, int]]:

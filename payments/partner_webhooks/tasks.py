@@ -1,8 +1,6 @@
 """Thin Celery tasks: ids in, one service call; the task decides whether work continues."""
 
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
 from payments.partner_webhooks import delivery
 
@@ -32,9 +30,10 @@ def dispatch_webhook_events() -> int:
 
 @shared_task(acks_late=True)
 def send_webhooks(tenant_id: int, endpoint_id: int) -> int:
-    """Send an endpoint's due deliveries. A retry due soon is queued with a countdown; a
-    later one is left to the sweep (Redis holds long countdowns badly: they come back
-    after the broker's visibility timeout)."""
+    """Send an endpoint's due deliveries. The next retry, when it is due soon, gets a run
+    queued for its time (one per endpoint); a later one is left to the sweep (Redis holds
+    long countdowns badly: they come back after the broker's visibility timeout). Run
+    eagerly (tests, the first run) nothing is queued for later: time is the caller's."""
     from payments.partner_webhooks.models import WebhookEndpoint
 
     if not WebhookEndpoint.objects.filter(pk=endpoint_id, tenant_id=tenant_id).exists():
@@ -42,10 +41,10 @@ def send_webhooks(tenant_id: int, endpoint_id: int) -> int:
     run = delivery.endpoint_send_due(endpoint_id=endpoint_id)
     if run.more_waiting:
         send_webhooks.delay(tenant_id, endpoint_id)
-    elif run.retry_at is not None:
-        countdown = max((run.retry_at - timezone.now()).total_seconds(), 0.0)
-        if countdown <= settings.PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS:
-            send_webhooks.apply_async((tenant_id, endpoint_id), countdown=countdown)
+    if not send_webhooks.request.is_eager:
+        at = delivery.follow_up_at(endpoint_id=endpoint_id)
+        if at is not None:
+            send_webhooks.apply_async((tenant_id, endpoint_id), eta=at)
     return run.sent
 
 

@@ -52,7 +52,7 @@ def test_an_event_arrives_signed_per_standard_webhooks(world, receiver):
     )
 
 
-def _due(delivery_row) -> object:
+def _due(delivery_row):
     delivery_row.refresh_from_db()
     return delivery_row.next_attempt_at
 
@@ -282,3 +282,20 @@ def test_the_backoff_doubles_to_its_cap_with_jitter(settings):
     assert len({round(d) for d in delays[-5:]}) > 1  # jittered, not all the same
     end = t0 + timedelta(seconds=settings.PAYDESK_WEBHOOKS_RETRY_WINDOW_SECONDS)
     assert delivery.next_attempt(first_attempt_at=t0, attempts=3, now=end) is None
+
+
+def test_one_follow_up_is_queued_per_endpoint_for_the_next_retry(world, receiver, settings):
+    endpoint, _ = endpoint_for(world.acme.tenant, receiver.url)
+    receiver.answer(500)
+    record(world.acme.tenant, ("pay_session.updated", "", {"n": 1}))
+    t0 = timezone.now()
+    pump(now=t0)
+    due = WebhookDelivery.objects.get().next_attempt_at
+
+    assert delivery.follow_up_at(endpoint_id=endpoint.pk, now=t0) == due
+    assert delivery.follow_up_at(endpoint_id=endpoint.pk, now=t0) is None  # already queued for that time
+    assert delivery.follow_up_at(endpoint_id=endpoint.pk, now=due) is None  # nothing ahead: it is due now
+    settings.PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS = 1
+    later = due + timedelta(seconds=1)  # the queued one has passed; the retry is too far off for a countdown
+    WebhookDelivery.objects.update(next_attempt_at=later + timedelta(hours=1))
+    assert delivery.follow_up_at(endpoint_id=endpoint.pk, now=later) is None  # the sweep's
