@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -66,38 +66,68 @@ def events_dispatch(*, batch: int = DISPATCH_BATCH) -> DispatchRun:
     deliver a later event of the same session before it."""
     now = timezone.now()
     with transaction.atomic():
-        events = list(
+        event_ids = list(
             Event.objects.select_for_update()
             .filter(dispatched_at__isnull=True)
             .order_by("id")
-            .only("id", "tenant_id", "type", "ordering_key", "created_at")[:batch]
+            .values_list("id", flat=True)[:batch]
         )
-        if not events:
+        if not event_ids:
             return DispatchRun()
-        endpoints: dict[int, list[WebhookEndpoint]] = {}
-        for endpoint in WebhookEndpoint.objects.filter(tenant_id__in={e.tenant_id for e in events}, enabled=True).only(
-            "id", "tenant_id", "event_types", "created_at"
-        ):
-            endpoints.setdefault(endpoint.tenant_id, []).append(endpoint)
-        deliveries = [
-            WebhookDelivery(
-                tenant_id=event.tenant_id,
-                endpoint_id=endpoint.pk,
-                event_id=event.pk,
-                ordering_key=event.ordering_key,
-                next_attempt_at=event.created_at,
-            )
-            for event in events
-            for endpoint in endpoints.get(event.tenant_id, [])
-            if endpoint.created_at <= event.created_at and endpoint.wants(event.type)
-        ]
-        WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=now)
-    return DispatchRun(
-        events=len(events),
-        endpoints={(d.tenant_id, d.endpoint_id) for d in deliveries},
-        more_waiting=len(events) == batch,
-    )
+        fan_out = _fan_out_sql if connection.vendor == "postgresql" else _fan_out_orm
+        endpoints = fan_out(event_ids, now=now)
+        Event.objects.filter(pk__in=event_ids).update(dispatched_at=now)
+    return DispatchRun(events=len(event_ids), endpoints=endpoints, more_waiting=len(event_ids) == batch)
+
+
+def _fan_out_orm(event_ids: list[int], *, now: datetime) -> set[tuple[int, int]]:
+    """One delivery per event and enabled endpoint of its tenant that wants its type and
+    existed when it was recorded. Returns (tenant id, endpoint id) given new deliveries."""
+    events = list(Event.objects.filter(pk__in=event_ids).only("id", "tenant_id", "type", "ordering_key", "created_at"))
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(tenant_id__in={e.tenant_id for e in events}, enabled=True).only(
+        "id", "tenant_id", "event_types", "created_at"
+    ):
+        endpoints.setdefault(endpoint.tenant_id, []).append(endpoint)
+    deliveries = [
+        WebhookDelivery(
+            tenant_id=event.tenant_id,
+            endpoint_id=endpoint.pk,
+            event_id=event.pk,
+            ordering_key=event.ordering_key,
+            next_attempt_at=event.created_at,
+            created_at=now,
+        )
+        for event in events
+        for endpoint in endpoints.get(event.tenant_id, [])
+        if endpoint.created_at <= event.created_at and endpoint.wants(event.type)
+    ]
+    WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    return {(d.tenant_id, d.endpoint_id) for d in deliveries}
+
+
+# The same as _fan_out_orm in one statement, on PostgreSQL, where the fan-out is on the
+# hot path of every event (bench/webhooks.py): building a model per delivery cost more
+# than the insert. tests/partner_webhooks/test_delivery.py checks that both agree.
+_FAN_OUT_SQL = """
+INSERT INTO partner_webhooks_webhookdelivery
+    (uuid, tenant_id, endpoint_id, event_id, ordering_key, status, attempts, next_attempt_at,
+     last_response_body, last_error, created_at)
+SELECT gen_random_uuid(), e.tenant_id, p.id, e.id, e.ordering_key, 'pending', 0, e.created_at, '', '', %s
+FROM outbox_event e
+JOIN partner_webhooks_webhookendpoint p
+  ON p.tenant_id = e.tenant_id AND p.enabled AND p.created_at <= e.created_at
+ AND (p.event_types = '[]'::jsonb OR p.event_types ? e.type)
+WHERE e.id = ANY(%s)
+ON CONFLICT DO NOTHING
+RETURNING tenant_id, endpoint_id
+"""
+
+
+def _fan_out_sql(event_ids: list[int], *, now: datetime) -> set[tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_FAN_OUT_SQL, [now, event_ids])
+        return set(cursor.fetchall())
 
 
 # The dispatcher's wake-up flag, as the pay-event applier's (payments/sessions/services.py):
@@ -186,6 +216,7 @@ def _claim(endpoint_id: int, *, now: datetime, batch: int) -> tuple[WebhookEndpo
             _heads(endpoint_id, now)
             .select_for_update(skip_locked=True, of=("self",))
             .select_related("event")
+            .only("id", "attempts", "first_attempt_at", "event_id", "event__uuid", "event__payload")
             .order_by("event_id")[:batch]
         )
         if claimed:

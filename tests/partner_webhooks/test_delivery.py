@@ -299,3 +299,28 @@ def test_one_follow_up_is_queued_per_endpoint_for_the_next_retry(world, receiver
     later = due + timedelta(seconds=1)  # the queued one has passed; the retry is too far off for a countdown
     WebhookDelivery.objects.update(next_attempt_at=later + timedelta(hours=1))
     assert delivery.follow_up_at(endpoint_id=endpoint.pk, now=later) is None  # the sweep's
+
+
+def test_the_sql_fan_out_makes_the_deliveries_the_orm_one_would(world, receiver):
+    wants_all, _ = endpoint_for(world.acme.tenant, receiver.url)
+    wants_one, _ = endpoint_for(world.acme.tenant, receiver.url, event_types=["pay_session.failed"])
+    endpoint_for(world.globex.tenant, receiver.url)
+    off, _ = endpoint_for(world.acme.tenant, receiver.url, enabled=False)
+    events = record(
+        world.acme.tenant, ("pay_session.updated", "pay_session:a", {}), ("pay_session.failed", "pay_session:a", {})
+    )
+    ids = [e.pk for e in events]
+
+    def made():
+        return sorted(WebhookDelivery.objects.values_list("endpoint_id", "event_id", "ordering_key", "next_attempt_at"))
+
+    with transaction.atomic():
+        by_sql = delivery._fan_out_sql(ids, now=timezone.now())
+        sql_rows = made()
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        by_orm = delivery._fan_out_orm(ids, now=timezone.now())
+        orm_rows = made()
+        transaction.set_rollback(True)
+    assert by_sql == by_orm == {(world.acme.tenant.pk, wants_all.pk), (world.acme.tenant.pk, wants_one.pk)}
+    assert sql_rows == orm_rows and len(sql_rows) == 3
