@@ -31,22 +31,25 @@ def ordering_key(session: PaySession) -> str:
     return f"pay_session:{session.uuid}"
 
 
-def session_event(session: PaySession, type: str) -> NewEvent:
+def session_events(pairs: list[tuple[PaySession, str]]) -> list[NewEvent]:
+    """An event of each type for each session, with the session as the API shows it now
+    (one serializer for them all: its fields are built once)."""
     # Imported here: the serializer module imports the services, which import this one.
     from payments.sessions.api.serializers import PaySessionSerializer
 
-    return NewEvent(
-        tenant_id=session.tenant_id,
-        type=type,
-        data=PaySessionSerializer(session).data,
-        ordering_key=ordering_key(session),
-    )
+    if not pairs:
+        return []
+    shown = PaySessionSerializer([session for session, _ in pairs], many=True).data
+    return [
+        NewEvent(tenant_id=session.tenant_id, type=type, data=data, ordering_key=ordering_key(session))
+        for (session, type), data in zip(pairs, shown, strict=True)
+    ]
 
 
 def record(session: PaySession, type: str) -> None:
     """Record one event for `session`, as it is now, in the caller's transaction."""
-    events_record([session_event(session, type)])
+    record_many([(session, type)])
 
 
 def record_many(pairs: list[tuple[PaySession, str]]) -> None:
-    events_record([session_event(session, type) for session, type in pairs])
+    events_record(session_events(pairs))

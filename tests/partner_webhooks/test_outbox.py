@@ -72,7 +72,7 @@ def test_a_callback_is_not_applied_when_its_event_cannot_be_recorded(session, mo
     from payments.sessions import outbox
 
     pay_callback_record(tenant_id=session.tenant_id, session_id=session.pk, raw_params=card_flow(session)[3])
-    monkeypatch.setattr(outbox, "session_event", lambda *a, **k: (_ for _ in ()).throw(Boom()))
+    monkeypatch.setattr(outbox, "session_events", lambda *a, **k: (_ for _ in ()).throw(Boom()))
     with pytest.raises(Boom):
         pay_events_apply_pending()
     session.refresh_from_db()
