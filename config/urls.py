@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("payments.ivr.api.urls")),
     path("", include("payments.reconciliation.api.urls")),
     path("", include("payments.reports.api.urls")),
+    path("", include("payments.partner_webhooks.api.urls")),
 ]
 
 # A 500 under /api/ (outside DRF, which has its own) answers the API's error envelope.

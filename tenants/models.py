@@ -87,6 +87,8 @@ class Scope(models.TextChoices):
     PAYMENTS_WRITE = "payments:write"
     RECONCILIATION_READ = "reconciliation:read"
     REPORTS_READ = "reports:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 # What a key gets when its creator names no scope: what a partner app taking payments needs.

@@ -88,3 +88,13 @@ def api_for():
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_dispatch_queued():
+    """Nor a webhook dispatcher run (its wake-up flag lives in Redis too)."""
+    from django.core.cache import cache
+
+    from payments.partner_webhooks.delivery import DISPATCH_FLAG
+
+    cache.delete(DISPATCH_FLAG)

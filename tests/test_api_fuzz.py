@@ -30,6 +30,8 @@ from schemathesis.specs.openapi.checks import (
 from config.wsgi import application
 from connectors.services import connector_stripe_secret_key
 from payments.ivr import services as ivr_services
+from payments.outbox.services import event_record
+from payments.partner_webhooks.services import webhook_endpoint_create
 from payments.reconciliation.models import ReconciliationItem
 from payments.reports.models import ExportJob, SavedReport
 from payments.sessions.models import PaySession
@@ -111,7 +113,13 @@ def objects(world, twilio, api_for) -> dict[str, str]:
         tenant=acme.tenant, kind="payments", format="csv", spec={"kind": "payments", "format": "csv"},
         fingerprint="x", requested_by_label="t",
     )  # fmt: skip
+    endpoint, _ = webhook_endpoint_create(
+        tenant=acme.tenant, url="http://127.0.0.1:9/hooks", actor=Actor.system("test")
+    )
+    event = event_record(tenant_id=acme.tenant.pk, type="pay_session.created", data={"id": str(session.uuid)})
     return {
+        "/api/v1/webhook-endpoints/": str(endpoint.uuid),
+        "/api/v1/events/": event.public_id,
         "/api/v1/connectors/": str(connector.uuid),
         "/api/v1/pay-sessions/": str(session.uuid),
         "/api/v1/reconciliation/items/": str(item.uuid),

@@ -79,13 +79,16 @@ def test_405_is_a_reusable_response(schema):
 
 def test_every_id_path_parameter_is_a_uuid(schema):
     ids = [
-        p
+        (path, p)
         for path, method, operation in _operations(schema)
         for p in operation.get("parameters", [])
         if p["in"] == "path" and p["name"] == "id"
     ]
     assert len(ids) >= 15
-    assert all(p["schema"] == {"type": "string", "format": "uuid"} for p in ids), ids
+    uuid = {"type": "string", "format": "uuid"}
+    # Events are named by their Standard Webhooks message id (webhook-id), evt_<32 hex>.
+    event_id = {"type": "string", "pattern": "^evt_[0-9a-f]{32}$"}
+    assert all(p["schema"] == (event_id if path.startswith("/api/v1/events/") else uuid) for path, p in ids), ids
 
 
 def test_fields_that_come_back_null_are_nullable(schema):

@@ -59,10 +59,12 @@ INSTALLED_APPS = [
     "tenants",
     "tenants.security",  # MFA enrolment and verification, lockout admin, session lifetime
     "connectors",
+    "payments.outbox",
     "payments.sessions",
     "payments.ivr",
     "payments.reconciliation",
     "payments.reports",
+    "payments.partner_webhooks",
     "simulators",  # dev tooling commands only: seed_demo, simulate_payment, simulate_ivr_call
 ]
 
@@ -339,6 +341,12 @@ CELERY_BEAT_SCHEDULE = {
     # Hourly: export files are kept for days, so an hour's precision is enough; also fails
     # jobs whose worker died.
     "reports-expire-exports": {"task": "payments.reports.tasks.expire_export_jobs", "schedule": 3600.0},
+    # Every 30 seconds: retries further off than a countdown may wait for (their times
+    # are minutes to hours apart, so 30 s is precise enough), attempts whose worker died,
+    # and events whose wake-up was lost. One indexed query each when nothing is due.
+    "webhooks-sweep": {"task": "payments.partner_webhooks.tasks.sweep_webhooks", "schedule": 30.0},
+    # Daily: events are listed for 30 days; a day's precision is enough.
+    "webhooks-purge": {"task": "payments.partner_webhooks.tasks.purge_webhook_history", "schedule": 86400.0},
 }
 
 # --- Reconciliation -------------------------------------------------------------------
@@ -371,3 +379,33 @@ PAYDESK_REPORTS_EMAIL_ATTACH_MAX_BYTES = env.int("PAYDESK_REPORTS_EMAIL_ATTACH_M
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))  # EMAIL_BACKEND, EMAIL_HOST, …
 # Sender of scheduled reports.
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Paydesk <reports@localhost>")
+
+# --- Partner webhooks (docs/partner-webhooks.md) ---------------------------------------
+
+# http:// endpoint URLs (default: only with DEBUG). Production sends over TLS only.
+PAYDESK_WEBHOOKS_ALLOW_INSECURE_URLS = env.bool("PAYDESK_WEBHOOKS_ALLOW_INSECURE_URLS", default=DEBUG)
+# Endpoints on loopback, private, link-local or metadata addresses (default: only with
+# DEBUG, and in tests). Off in production: a partner's URL must not reach our network.
+PAYDESK_WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env.bool("PAYDESK_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+# Seconds to connect, and to wait for each read of the answer.
+PAYDESK_WEBHOOKS_CONNECT_TIMEOUT = env.float("PAYDESK_WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
+PAYDESK_WEBHOOKS_READ_TIMEOUT = env.float("PAYDESK_WEBHOOKS_READ_TIMEOUT", default=5.0)
+# Bytes of a receiver's answer that are read and kept in the delivery log.
+PAYDESK_WEBHOOKS_RESPONSE_BODY_LIMIT = 1024
+# Retries: exponential from this many seconds, doubling, capped, with ±20% jitter, for
+# the window after the first attempt; then the delivery fails. 30 s doubling to 6 h gives
+# about 20 attempts in three days.
+PAYDESK_WEBHOOKS_RETRY_BASE_SECONDS = env.float("PAYDESK_WEBHOOKS_RETRY_BASE_SECONDS", default=30.0)
+PAYDESK_WEBHOOKS_RETRY_MAX_DELAY_SECONDS = env.float("PAYDESK_WEBHOOKS_RETRY_MAX_DELAY_SECONDS", default=6 * 3600.0)
+PAYDESK_WEBHOOKS_RETRY_WINDOW_SECONDS = env.int("PAYDESK_WEBHOOKS_RETRY_WINDOW_SECONDS", default=3 * 86400)
+# An endpoint that has not had one success for this long is disabled (owners emailed).
+PAYDESK_WEBHOOKS_DISABLE_AFTER_SECONDS = env.int("PAYDESK_WEBHOOKS_DISABLE_AFTER_SECONDS", default=3 * 86400)
+# After a rotation the previous secret signs beside the new one for this long.
+PAYDESK_WEBHOOKS_SECRET_OVERLAP_SECONDS = 24 * 3600
+# Retries due within this many seconds are queued with a countdown; later ones are sent
+# by the sweep (a countdown past the broker's visibility timeout would be redelivered).
+PAYDESK_WEBHOOKS_COUNTDOWN_MAX_SECONDS = 300
+# Requests a sender makes at once to one endpoint (events of one pay session stay in order).
+PAYDESK_WEBHOOKS_SEND_THREADS = env.int("PAYDESK_WEBHOOKS_SEND_THREADS", default=4)
+# Days events are kept and listed (GET /api/v1/events/), with their deliveries.
+PAYDESK_WEBHOOKS_EVENT_RETENTION_DAYS = 30

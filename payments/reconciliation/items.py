@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 
 from connectors.models import ConnectorInstance
+from payments.reconciliation import outbox
 from payments.reconciliation.models import ReconciliationItem, State
 
 # What makes two sightings "the same difference" (fees, payouts and timestamps do not).
@@ -55,6 +56,7 @@ def items_sync(
             .order_by("pk")
         }
         create, update = [], []
+        opened, closed = [], []  # told to partners (payments.outbox), in this transaction
         for key, diff in wanted.items():
             item = existing.get(key)
             fingerprint = diff.fingerprint()
@@ -66,6 +68,7 @@ def items_sync(
                 item.resolved_at, item.resolved_by, item.resolution_note = None, None, ""
                 item.opened_at = now
                 counts["reopened"] += 1
+                opened.append(item)
             if item.resolved_at is None:
                 item.detail, item.stripe_object_id = diff.detail[:500], diff.stripe_object_id
                 item.paydesk_data, item.stripe_data, item.fingerprint = diff.paydesk_data, diff.stripe_data, fingerprint
@@ -77,13 +80,21 @@ def items_sync(
                 item.resolved_at = now
                 item.resolution_note = "Closed automatically: Stripe and Paydesk agree again."
                 update.append(item)
+                closed.append(item)
                 counts["closed"] += 1
         if create:
             try:
                 with transaction.atomic():
                     ReconciliationItem.objects.bulk_create(create)
-            except IntegrityError:  # a concurrent run opened the same item: it stands
-                ReconciliationItem.objects.bulk_create(create, ignore_conflicts=True)
+                opened.extend(create)
+            except IntegrityError:  # a concurrent run opened some of the same items: they stand, with their events
+                for item in create:
+                    try:
+                        with transaction.atomic():
+                            item.save(force_insert=True)
+                    except IntegrityError:
+                        continue
+                    opened.append(item)
         if update:
             ReconciliationItem.objects.bulk_update(
                 update,
@@ -101,6 +112,7 @@ def items_sync(
                     "resolution_note",
                 ],
             )
+        outbox.record(opened=opened, resolved=closed)
     return counts
 
 

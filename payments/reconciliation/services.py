@@ -20,7 +20,7 @@ from connectors.models import ConnectorInstance
 from connectors.services import connector_stripe_webhook_secret
 from core import safejson
 from core.cardsafe import mask_card_numbers, tripwire_fired
-from payments.reconciliation import matching, stripe_only, sync
+from payments.reconciliation import matching, outbox, stripe_only, sync
 from payments.reconciliation.mirror import MODELS, mirror_upsert
 from payments.reconciliation.models import ReconciliationItem, StripeWebhookEvent
 from tenants.services import Actor, audit_record
@@ -293,6 +293,7 @@ def reconciliation_item_resolve(*, item: ReconciliationItem, note: str, actor: A
             target=item,
             changes={"reason": item.reason, "subject": item.subject, "note": note[:500]},
         )
+        outbox.record(opened=[], resolved=[item])
     item.refresh_from_db()
     return item
 
