@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "tenants",
     "connectors",
     "payments.sessions",
+    "payments.refunds",
     "payments.ivr",
     "payments.reconciliation",
     "payments.reports",
@@ -213,7 +214,18 @@ CELERY_BEAT_SCHEDULE = {
     # Hourly: export files are kept for days, so an hour's precision is enough; also fails
     # jobs whose worker died.
     "reports-expire-exports": {"task": "payments.reports.tasks.expire_export_jobs", "schedule": 3600.0},
+    # Once a minute: a pending refund is first looked at again a minute after Stripe
+    # answered (then at doubling intervals, payments/refunds/services.py); one query on a
+    # partial index when none is due.
+    "refunds-follow-up": {"task": "payments.refunds.tasks.follow_up_due_refunds", "schedule": 60.0},
 }
+
+# --- Refunds --------------------------------------------------------------------------
+
+# A refund Stripe did not answer for (unreachable, timed out) stays pending, holding its
+# amount, this long for a retry with the same Idempotency-Key; then the follow-up looks
+# for it in Stripe and, if Stripe never got it, cancels it (nothing was refunded).
+PAYDESK_REFUND_IN_DOUBT_SECONDS = env.int("PAYDESK_REFUND_IN_DOUBT_SECONDS", default=900)
 
 # --- Reconciliation -------------------------------------------------------------------
 

@@ -1,0 +1,109 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from core import money
+from core.cardsafe import mask_card_numbers, tripwire_fired
+from payments.refunds import selectors
+from payments.refunds.models import Refund
+from payments.refunds.services import RefundRequest
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    amount = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=32,
+        help_text='Major units in the session\'s currency, e.g. "5.00". Omitted: what remains to refund.',
+    )
+    reason = serializers.ChoiceField(
+        choices=Refund.Reason.choices, required=False, allow_blank=True, help_text="Stripe's reason, if one fits."
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, help_text="Why, in your words.")
+
+    def validate(self, attrs):
+        session = self.context["session"]
+        amount_minor = None
+        if attrs.get("amount") not in (None, ""):
+            try:
+                amount_minor = money.parse_major(attrs["amount"], session.currency)
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError({"amount": exc.messages}) from None
+            if amount_minor <= 0:
+                raise serializers.ValidationError({"amount": ["The amount must be positive."]})
+        note, hits = mask_card_numbers(attrs.get("note", "").strip())
+        if hits:
+            tripwire_fired(count=hits, source="refund note")
+        attrs["request"] = RefundRequest(amount_minor=amount_minor, reason=attrs.get("reason") or "", note=note)
+        return attrs
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    pay_session = serializers.UUIDField(source="session.uuid")
+    connector = serializers.CharField(source="connector.unique_name")
+    amount = serializers.SerializerMethodField(help_text="Major units, in `currency`.")
+    made_outside_paydesk = serializers.BooleanField(help_text="Made in Stripe (its dashboard), seen by reconciliation.")
+
+    class Meta:
+        model = Refund
+        fields = [
+            "id",
+            "pay_session",
+            "connector",
+            "amount",
+            "amount_minor",
+            "currency",
+            "reason",
+            "note",
+            "status",
+            "failure_reason",
+            "stripe_refund_id",
+            "origin",
+            "made_outside_paydesk",
+            "requested_by",
+            "refunded_at",
+            "created_at",
+            "updated_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+    def get_amount(self, obj) -> str:
+        return money.to_major_string(obj.amount_minor, obj.currency)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "description": "Major units in the session's currency; null for a tokenize-only session. "
+        "amount_refunded: succeeded refunds; refundable_amount: what a new refund may take now "
+        "(the amount less succeeded and pending refunds; 0 unless the session succeeded).",
+    }
+)
+class RefundTotalField(serializers.Field):
+    """`amount_refunded` or `refundable_amount` of a pay session (registered on the
+    pay-session serializer by RefundsConfig.ready()). In a list, the totals of the whole
+    page are read in one query, kept on the root serializer."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, session):
+        if session.amount_minor is None:
+            return None
+        totals = self._totals(session)
+        value = totals.refunded if self.kind == "refunded" else totals.refundable
+        return money.to_major_string(value, session.currency)
+
+    def _totals(self, session) -> selectors.RefundTotals:
+        root = self.root
+        cache = getattr(root, "_paydesk_refund_totals", None)
+        if cache is None or session.pk not in cache:
+            page = root.instance if isinstance(root.instance, list | tuple) else ()
+            cache = selectors.refund_totals(list(page) if session in page else [session])
+            root._paydesk_refund_totals = cache
+        return cache[session.pk]
