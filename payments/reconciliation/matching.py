@@ -214,7 +214,7 @@ def refunds_align(connector: ConnectorInstance, verdicts: list[tuple[PaySession,
     follow_up = []
     for session, verdict in verdicts:
         charge = verdict.charge
-        if charge is None or verdict.state not in _REFUNDS_JUDGED:
+        if charge is None or verdict.state not in LINKED:
             continue
         mirrored = batch.refunds.get(charge.stripe_id, [])
         if mirrored:
