@@ -172,6 +172,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets are named "reason": an exception's keeps the name it was published
+    # with, a refund's gets its own.
+    "ENUM_NAME_OVERRIDES": {
+        "ReasonEnum": "payments.reconciliation.models.ReconciliationItem.REASONS",
+        "RefundReasonEnum": "payments.refunds.models.Refund.Reason",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }

@@ -11,9 +11,9 @@ class RefundsConfig(AppConfig):
         # What the pay-session API and admin show of refunds, plugged in from here so that
         # the pay-session app never imports this one (docs/architecture.md).
         from payments.refunds.admin import refunds_panel
-        from payments.refunds.api.serializers import RefundTotalField
+        from payments.refunds.api.serializers import AmountRefundedField, RefundableAmountField
         from payments.sessions import extensions
 
-        extensions.register_api_field("amount_refunded", lambda: RefundTotalField("refunded"))
-        extensions.register_api_field("refundable_amount", lambda: RefundTotalField("refundable"))
+        extensions.register_api_field("amount_refunded", AmountRefundedField)
+        extensions.register_api_field("refundable_amount", RefundableAmountField)
         extensions.register_admin_form("refunds", title="Refunds", label="Refunds", render=refunds_panel)

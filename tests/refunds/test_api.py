@@ -318,3 +318,14 @@ def test_a_card_number_in_a_note_is_masked(acme_api, dev, stripe_proxy, stripe_o
     assert response.status_code == 201
     assert "4242 4242 4242 4242" not in response.json()["note"]
     assert PaySession.objects.filter(pk=session.pk).exists()
+
+
+def test_the_openapi_document_stays_valid_and_describes_refunds(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+
+    schema = out.read_text()
+    assert "/api/v1/pay-sessions/{id}/refunds/:" in schema and "/api/v1/refunds/{id}/:" in schema
+    assert "RefundReasonEnum:" in schema and "refundable_amount:" in schema

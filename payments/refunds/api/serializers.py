@@ -74,30 +74,21 @@ class RefundSerializer(serializers.ModelSerializer):
         return money.to_major_string(obj.amount_minor, obj.currency)
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "nullable": True,
-        "description": "Major units in the session's currency; null for a tokenize-only session. "
-        "amount_refunded: succeeded refunds; refundable_amount: what a new refund may take now "
-        "(the amount less succeeded and pending refunds; 0 unless the session succeeded).",
-    }
-)
-class RefundTotalField(serializers.Field):
-    """`amount_refunded` or `refundable_amount` of a pay session (registered on the
-    pay-session serializer by RefundsConfig.ready()). In a list, the totals of the whole
-    page are read in one query, kept on the root serializer."""
+class _RefundTotalField(serializers.Field):
+    """A refund total of a pay session (registered on the pay-session serializer by
+    RefundsConfig.ready()). In a list, the totals of the whole page are read in one query,
+    kept on the root serializer."""
 
-    def __init__(self, kind: str, **kwargs):
-        self.kind = kind
+    def __init__(self, **kwargs):
         super().__init__(source="*", read_only=True, **kwargs)
+
+    def value_of(self, totals: selectors.RefundTotals) -> int:
+        raise NotImplementedError
 
     def to_representation(self, session):
         if session.amount_minor is None:
             return None
-        totals = self._totals(session)
-        value = totals.refunded if self.kind == "refunded" else totals.refundable
-        return money.to_major_string(value, session.currency)
+        return money.to_major_string(self.value_of(self._totals(session)), session.currency)
 
     def _totals(self, session) -> selectors.RefundTotals:
         root = self.root
@@ -107,3 +98,29 @@ class RefundTotalField(serializers.Field):
             cache = selectors.refund_totals(list(page) if session in page else [session])
             root._paydesk_refund_totals = cache
         return cache[session.pk]
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "description": "What succeeded refunds gave back, in major units of the session's currency; "
+        "null for a tokenize-only session.",
+    }
+)
+class AmountRefundedField(_RefundTotalField):
+    def value_of(self, totals):
+        return totals.refunded
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "description": "What a new refund may take now, in major units: the amount less succeeded and pending "
+        'refunds ("0.00" unless the session succeeded); null for a tokenize-only session.',
+    }
+)
+class RefundableAmountField(_RefundTotalField):
+    def value_of(self, totals):
+        return totals.refundable
