@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCALSTRIPE_PORT ?= 8420
 TWILIO_SIM_PORT ?= 8425
 
-.PHONY: help install run worker services test lint format bench lock
+.PHONY: help install run worker services browser test lint format bench lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,7 +53,11 @@ services: ## Make sure PostgreSQL and Redis answer on loopback; start them if no
 		sleep 0.1; \
 	done; echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
-test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
+browser: ## Debian's chromium and chromium-driver for the browser tests (tests/browser/), if missing
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+test: install node_modules/.installed services browser ## Install what the tests need and run them (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n 2 -q

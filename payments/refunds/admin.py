@@ -54,11 +54,11 @@ class RefundForm(forms.Form):
     """The refund form of the pay-session page (prefix "refund": its inputs travel with
     the page's own form) and of its confirmation step."""
 
-    amount = forms.CharField(max_length=32, help_text="What remains is prefilled; less makes a partial refund.")
-    reason = forms.ChoiceField(choices=[("", "—")] + list(Refund.Reason.choices), required=False)
-    note = forms.CharField(
-        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}), help_text="Why."
+    amount = forms.CharField(
+        max_length=32, help_text="What remains is prefilled; a smaller amount is a partial refund."
     )
+    reason = forms.ChoiceField(choices=[("", "—")] + list(Refund.Reason.choices), required=False)
+    note = forms.CharField(max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}))
     token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, session: PaySession, **kwargs):
@@ -77,6 +77,23 @@ class RefundForm(forms.Form):
             tripwire_fired(count=hits, source="refund note")
         return note
 
+    def as_rows(self):
+        """The fields as rows of a small table: label, input, help, errors."""
+        rows = []
+        for name in ("amount", "reason", "note"):
+            field = self[name]
+            label = f"{field.label} ({self.session.currency})" if name == "amount" else field.label
+            rows.append(
+                format_html(
+                    "<tr><th>{}</th><td>{}{}{}</td></tr>",
+                    field.label_tag(label_suffix="", contents=label),
+                    field,
+                    format_html('<div class="help">{}</div>', field.help_text) if field.help_text else "",
+                    field.errors,
+                )
+            )
+        return format_html_join("", "{}", ((row,) for row in rows))
+
     def refund_request(self) -> services.RefundRequest:
         data = self.cleaned_data
         return services.RefundRequest(amount_minor=data["amount"], reason=data["reason"], note=data["note"])
@@ -90,7 +107,8 @@ def refunds_panel(request, session: PaySession) -> str:
     mode = session.connector.mode
     rows = format_html_join(
         "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        '<tr><td class="nowrap">{}</td><td class="nowrap">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+        "<td>{}</td></tr>",
         (
             (
                 format_html(
@@ -134,12 +152,12 @@ def refunds_panel(request, session: PaySession) -> str:
     form = RefundForm(session=session, initial={"amount": money.to_major_string(totals.refundable, session.currency)})
     action = reverse("admin:refunds_refund_session", args=[session.pk])
     return format_html(
-        '{}{}<div class="refund-form"><h3>Refund this payment</h3>{}'
-        '<button type="submit" class="button default" name="refund-review" formaction="{}" formnovalidate>'
-        "Review refund…</button></div>",
+        '{}{}<div class="refund-form"><h3>Refund this payment</h3><table class="refund-form-fields">{}</table>'
+        '<p><button type="submit" class="button default" name="refund-review" formaction="{}" formnovalidate>'
+        "Review refund…</button> The next page asks you to confirm.</p></div>",
         summary,
         table,
-        form.as_div(),
+        form.as_rows(),
         action,
     )
 
@@ -231,6 +249,9 @@ class RefundAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
             "confirming": confirming,
             "token": uuid.uuid4().hex,
             "amount": _major(form.cleaned_data["amount"], session.currency) if confirming else "",
+            "reason": Refund.Reason(form.cleaned_data["reason"]).label
+            if confirming and form.cleaned_data["reason"]
+            else "",
             "paid": _major(session.amount_minor or 0, session.currency),
             "refundable": _major(totals.refundable, session.currency),
             "back": back,
