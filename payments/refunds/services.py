@@ -16,6 +16,7 @@ How one request makes exactly one Stripe refund (docs/stripe.md §9):
 3. Stripe's answer is recorded in the same transaction.
 """
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from config.errors import Conflict, ServiceError, Upstream
 from connectors import stripe as edge
 from connectors.base import ConnectorError
 from connectors.services import connector_stripe_secret_key
+from core.cardsafe import mask_card_numbers, tripwire_fired
 from core.money import to_major_string
 from payments.refunds.models import Refund
 from payments.sessions.models import PaySession
@@ -175,6 +177,10 @@ def refund_create(
     refused; 503: Stripe unreachable, the refund stays pending and a retry with the same
     key finishes it)."""
     key = (idempotency_key or uuid.uuid4().hex)[:255]
+    note, hits = mask_card_numbers(request.note.strip())
+    if hits:
+        tripwire_fired(count=hits, source="refund note")
+    request = dataclasses.replace(request, note=note)
     fingerprint = request.fingerprint(session)
     try:
         refund, reserved = _reserve(session=session, request=request, key=key, fingerprint=fingerprint, actor=actor)
