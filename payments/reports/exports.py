@@ -1,5 +1,5 @@
-"""The payments export: one row per pay session, enriched from the Stripe mirror, and one
-per succeeded refund on the day Stripe made it (row type "refund": the session's columns,
+"""The payments export: one row per pay session, enriched from the Stripe mirror, then one
+per succeeded refund, dated when Stripe made it (row type "refund": the session's columns,
 the refund's amount in "Amount refunded", its Stripe id in "Stripe refund"). A payment
 row carries no refund, so every column's total counts each amount once, on its own day.
 

@@ -7,15 +7,15 @@ Stripe mirror joined in SQL (charge → balance transaction → payout, and the 
 latest dispute). The mirror links rows by Stripe ids, not foreign keys, so
 the joins are written out; each one is by (tenant, connector, Stripe id), which the
 mirror's unique constraints index. The sessions' succeeded refunds are rows of their own,
-on the day Stripe made them, read first (a few per thousand payments) and merged into the
-stream in time order.
+dated when Stripe made them: a second streamed query, after the payment rows (two streams
+cannot share a connection at once, and holding the refunds in memory to merge them would
+make memory grow with the export).
 """
 
-import heapq
+import itertools
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, timedelta
-from operator import itemgetter
 
 import psycopg
 from django.core.exceptions import ValidationError
@@ -155,61 +155,85 @@ def report_refunds(*, tenant: Tenant, filters: Mapping, session_ids=None) -> Que
     return refunds
 
 
-def _refund_description(refund: Refund) -> str:
-    words = f"Refund ({refund.get_reason_display() or 'no reason given'})"
-    if refund.made_outside_paydesk:
+_REFUND_DESCRIPTION = {"": "no reason given", **dict(Refund.Reason.choices)}
+_REFUND_FIELDS = (
+    "refunded_at",
+    "connector__unique_name",
+    "connector__environment",
+    "session__channel",
+    "session__uuid",
+    "session__call_sid",
+    "session__payment_sid",
+    "session__payment_method",
+    "session__card_type",
+    "session__card_last4",
+    "session__currency",
+    "status",
+    "session__payment_confirmation_code",
+    "amount_minor",
+    "currency",
+    "reason",
+    "note",
+    "origin",
+    "stripe_refund_id",
+)
+
+
+def _refund_description(reason: str, note: str, origin: str) -> str:
+    words = f"Refund ({_REFUND_DESCRIPTION.get(reason, reason)})"
+    if origin == Refund.Origin.STRIPE:
         words += ", made outside Paydesk"
-    return f"{words}: {refund.note}" if refund.note else words
+    return f"{words}: {note}" if note else words
 
 
-def refund_rows(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False) -> list[tuple]:
-    """The refund rows of the payments export, in PAYMENT_FIELDS order, oldest first: the
-    session's columns, dated by Stripe's `created` of the refund, with its amount in
-    `refunded_minor`."""
+def refund_rows(
+    *, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False, chunk_size=CHUNK_SIZE
+) -> Iterator[tuple]:
+    """The refund rows of the payments export, in PAYMENT_FIELDS order, oldest first,
+    streamed: the session's columns, dated by Stripe's `created` of the refund, with its
+    amount in `refunded_minor` and its Stripe id in `refund_id`."""
     zone = zoneinfo.ZoneInfo(tenant.time_zone)
-    rows = []
     refunds = report_refunds(tenant=tenant, filters=filters, session_ids=session_ids)
-    for r in refunds.select_related("session", "connector").order_by("refunded_at", "pk"):
-        s = r.session
-        local = r.refunded_at.astimezone(zone).replace(microsecond=0, tzinfo=None)
-        utc = r.refunded_at.astimezone(UTC).replace(microsecond=0, tzinfo=None)
+    sql, params = refunds.order_by("refunded_at", "pk").values_list(*_REFUND_FIELDS).query.sql_with_params()
+    for row in _stream(sql, list(params), chunk_size):
+        (when, connector, environment, channel, s_uuid, call_sid, payment_sid, method, card_type, last4) = row[:10]
+        (currency, status, code, amount_minor, refund_currency, reason, note, origin, stripe_id) = row[10:]
+        local = when.astimezone(zone).replace(microsecond=0, tzinfo=None)
+        utc = when.astimezone(UTC).replace(microsecond=0, tzinfo=None)
         if text:
             times = (local.date().isoformat(), local.strftime("%H:%M:%S"), utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
         else:
             times = (local, utc)
-        rows.append(
-            (
-                *times,
-                tenant.name,
-                r.connector.unique_name,
-                r.connector.environment,
-                s.channel,
-                str(s.uuid),
-                s.call_sid,
-                s.payment_sid,
-                s.payment_method,
-                s.card_type,
-                s.card_last4,
-                None,
-                s.currency,
-                r.status,
-                "",
-                s.payment_confirmation_code,
-                None,
-                None,
-                "",
-                r.amount_minor,
-                r.currency,
-                "",
-                "",
-                "" if text else None,
-                "",
-                _refund_description(r),
-                "refund",
-                r.stripe_refund_id,
-            )
+        yield (
+            *times,
+            tenant.name,
+            connector,
+            environment,
+            channel,
+            str(s_uuid),
+            call_sid,
+            payment_sid,
+            method,
+            card_type,
+            last4,
+            None,
+            currency,
+            status,
+            "",
+            code,
+            None,
+            None,
+            "",
+            amount_minor,
+            refund_currency,
+            "",
+            "",
+            "" if text else None,
+            "",
+            _refund_description(reason, note, origin),
+            "refund",
+            stripe_id,
         )
-    return rows
 
 
 def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str, tail: str) -> tuple[str, list]:
@@ -258,17 +282,13 @@ def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str,
 
 
 def payment_rows(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False, chunk_size=CHUNK_SIZE):
-    """Every selected session with its Stripe data, and each of their succeeded refunds on
-    the day Stripe made it, oldest first: tuples in PAYMENT_FIELDS order. `text`: dates
-    and times as ISO 8601 text and no NULL in text columns (for CSV); else typed (naive
-    local and UTC datetimes, dates) for XLSX. Amounts are minor units."""
-    refunds = refund_rows(tenant=tenant, filters=filters, session_ids=session_ids, text=text)
+    """Every selected session with its Stripe data, oldest first, then each of their
+    succeeded refunds dated when Stripe made it, oldest first: tuples in PAYMENT_FIELDS
+    order. `text`: dates and times as ISO 8601 text and no NULL in text columns (for CSV);
+    else typed (naive local and UTC datetimes, dates) for XLSX. Amounts are minor units."""
     sql, params = payment_sql(tenant=tenant, filters=filters, session_ids=session_ids, text=text)
-    payments = _stream(sql, params, chunk_size)
-    if not refunds:
-        return payments
-    # Both are oldest first: merged by the UTC time, to the second (a payment first in a tie).
-    return heapq.merge(payments, refunds, key=itemgetter(2 if text else 1))
+    refunds = refund_rows(tenant=tenant, filters=filters, session_ids=session_ids, text=text, chunk_size=chunk_size)
+    return itertools.chain(_stream(sql, params, chunk_size), refunds)  # the refunds' query runs after the payments'
 
 
 # The first two columns: the local time in the tenant's zone, and UTC, to the second.

@@ -53,7 +53,7 @@ def test_the_summary_counts_a_refund_on_the_day_stripe_made_it(acme_api, late_re
     }
 
 
-def test_the_export_has_the_refund_as_a_row_of_its_own_day(acme_api, late_refund):
+def test_the_export_has_the_refund_as_a_row_of_its_own_day_after_the_payments(acme_api, late_refund):
     s, made, other = late_refund
 
     first = export(acme_api, date_from="2025-03-01", date_to="2025-03-01")

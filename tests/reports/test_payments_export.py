@@ -113,11 +113,12 @@ def expected_refund_row(r: Refund) -> dict:
 
 
 def expected_rows(sessions) -> list[dict]:
-    """Every session and every succeeded refund of theirs, in time order (a payment first)."""
-    rows = [(s.created_at.replace(microsecond=0), 0, expected_row(s)) for s in sessions]
-    refunds = Refund.objects.filter(session__in=sessions, status="succeeded")
-    rows += [(r.refunded_at.replace(microsecond=0), 1, expected_refund_row(r)) for r in refunds]
-    return [row for *_, row in sorted(rows, key=lambda t: (t[0], t[1]))]
+    """Every session, oldest first, then every succeeded refund of theirs, oldest first."""
+    refunds = Refund.objects.filter(session__in=sessions, status="succeeded").order_by("refunded_at", "pk")
+    return [
+        *(expected_row(s) for s in sorted(sessions, key=lambda s: s.created_at)),
+        *(expected_refund_row(r) for r in refunds),
+    ]
 
 
 @pytest.fixture
@@ -150,10 +151,10 @@ def test_csv_export_has_every_session_with_every_column_as_in_the_database(world
     assert rows[0]["date"] == "2025-01-30" and rows[0]["time"] == "23:30:00"  # 04:30 UTC is 23:30 in New York
     assert rows[0]["stripe_fee"] == "0.66" and rows[0]["net"] == "11.84" and rows[0]["payout_date"] == "2025-02-03"
     assert rows[1]["amount_refunded"] == "" and rows[1]["row_type"] == "payment"
-    assert (rows[2]["row_type"], rows[2]["amount_refunded"], rows[2]["time"]) == ("refund", "5.00", "10:15:00")
-    assert rows[2]["session_id"] == rows[1]["session_id"] and rows[2]["refund_id"].startswith("re_")
-    assert rows[3]["dispute_status"] == "needs_response"
-    assert rows[6]["amount"] == "" and rows[6]["stripe_fee"] == ""
+    assert rows[2]["dispute_status"] == "needs_response"
+    assert rows[5]["amount"] == "" and rows[5]["stripe_fee"] == ""
+    assert (rows[6]["row_type"], rows[6]["amount_refunded"], rows[6]["time"]) == ("refund", "5.00", "10:15:00")
+    assert rows[6]["session_id"] == rows[1]["session_id"] and rows[6]["refund_id"].startswith("re_")
 
 
 def test_csv_is_rfc4180_with_crlf_and_an_optional_byte_order_mark(api, acme_payments):
