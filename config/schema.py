@@ -73,6 +73,12 @@ RESPONSES = {
         None,
         ("missing_scope", "This API key lacks the 'payments:write' scope.", {}),
     ),
+    402: (
+        "PaymentRequired",
+        "Stripe refused to move the money (e.g. a refund the card network declined); its message says why.",
+        None,
+        ("stripe_card_error", "Stripe: The refund was declined.", {}),
+    ),
     404: (
         "NotFound",
         "No such object in the caller's tenant (another tenant's objects included).",

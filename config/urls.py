@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("connectors.api.urls")),
     path("", include("payments.sessions.api.urls")),
+    path("", include("payments.refunds.api.urls")),
     path("", include("payments.ivr.api.urls")),
     path("", include("payments.reconciliation.api.urls")),
     path("", include("payments.reports.api.urls")),

@@ -85,6 +85,8 @@ class Scope(models.TextChoices):
     CONNECTORS_WRITE = "connectors:write"
     PAYMENTS_READ = "payments:read"
     PAYMENTS_WRITE = "payments:write"
+    # Sends money back to a caller: granted on its own, never implied by payments:write.
+    PAYMENTS_REFUND = "payments:refund"
     RECONCILIATION_READ = "reconciliation:read"
     REPORTS_READ = "reports:read"
     WEBHOOKS_READ = "webhooks:read"

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -209,6 +209,9 @@ class Receiver:
     script: list = field(default_factory=list)
     answer_body: bytes = b'{"ok":true}'
     redirect_to: str = ""
+    # payload → a status for this request, or None to take the next scripted step. For tests
+    # that must fail one particular event whatever order concurrent sends arrive in.
+    answer_for: Callable[[dict], int | None] | None = None
     release: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -241,7 +244,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                step = receiver.next_step()
+                chosen = receiver.answer_for(json.loads(body)) if receiver.answer_for else None
+                step = chosen if chosen is not None else receiver.next_step()
                 record = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, None)
                 with receiver.lock:
                     receiver.received.append(record)

@@ -33,6 +33,7 @@ from payments.ivr import services as ivr_services
 from payments.outbox.services import event_record
 from payments.partner_webhooks.services import webhook_endpoint_create
 from payments.reconciliation.models import ReconciliationItem
+from payments.refunds.models import Refund
 from payments.reports.models import ExportJob, SavedReport
 from payments.sessions.models import PaySession
 from tenants.services import Actor
@@ -117,7 +118,12 @@ def objects(world, twilio, api_for) -> dict[str, str]:
         tenant=acme.tenant, url="http://127.0.0.1:9/hooks", actor=Actor.system("test")
     )
     event = event_record(tenant_id=acme.tenant.pk, type="pay_session.created", data={"id": str(session.uuid)})
+    refund = Refund.objects.create(
+        tenant=acme.tenant, session=session, connector=session.connector, amount_minor=500, currency="USD",
+        status="failed", failure_reason="Stripe refused it", requested_by="test",
+    )  # fmt: skip
     return {
+        "/api/v1/refunds/": str(refund.uuid),
         "/api/v1/webhook-endpoints/": str(endpoint.uuid),
         "/api/v1/events/": event.public_id,
         "/api/v1/connectors/": str(connector.uuid),

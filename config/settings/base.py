@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "connectors",
     "payments.outbox",
     "payments.sessions",
+    "payments.refunds",
     "payments.ivr",
     "payments.reconciliation",
     "payments.reports",
@@ -199,6 +200,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two choice sets are named "reason": an exception's keeps the name it was published
+    # with, a refund's gets its own.
+    "ENUM_NAME_OVERRIDES": {
+        "ReasonEnum": "payments.reconciliation.models.ReconciliationItem.REASONS",
+        "RefundReasonEnum": "payments.refunds.models.Refund.Reason",
+    },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
 }
@@ -347,7 +354,18 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "payments.partner_webhooks.tasks.sweep_webhooks", "schedule": 30.0},
     # Daily: events are listed for 30 days; a day's precision is enough.
     "webhooks-purge": {"task": "payments.partner_webhooks.tasks.purge_webhook_history", "schedule": 86400.0},
+    # Once a minute: a pending refund is first looked at again a minute after Stripe
+    # answered (then at doubling intervals, payments/refunds/services.py); one query on a
+    # partial index when none is due.
+    "refunds-follow-up": {"task": "payments.refunds.tasks.follow_up_due_refunds", "schedule": 60.0},
 }
+
+# --- Refunds --------------------------------------------------------------------------
+
+# A refund Stripe did not answer for (unreachable, timed out) stays pending, holding its
+# amount, this long for a retry with the same Idempotency-Key; then the follow-up looks
+# for it in Stripe and, if Stripe never got it, cancels it (nothing was refunded).
+PAYDESK_REFUND_IN_DOUBT_SECONDS = env.int("PAYDESK_REFUND_IN_DOUBT_SECONDS", default=900)
 
 # --- Reconciliation -------------------------------------------------------------------
 

@@ -13,12 +13,23 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from connectors import stripe as edge
 from connectors.models import ConnectorInstance
 from payments.reconciliation import outbox
 from payments.reconciliation.models import ReconciliationItem, State
 
 # What makes two sightings "the same difference" (fees, payouts and timestamps do not).
-_FINGERPRINT_KEYS = ("amount", "amount_minor", "currency", "status", "result", "amount_refunded", "disputes", "code")
+_FINGERPRINT_KEYS = (
+    "amount",
+    "amount_minor",
+    "currency",
+    "status",
+    "result",
+    "amount_refunded",
+    "disputes",
+    "code",
+    "missing_refunds",
+)
 
 
 @dataclass(frozen=True)
@@ -137,30 +148,13 @@ SESSION_REASONS = {
     State.AMOUNT_MISMATCH,
     State.CURRENCY_MISMATCH,
     State.MISSING_IN_STRIPE,
-    State.REFUNDED,
+    State.REFUND_MISSING_IN_STRIPE,
     State.DISPUTED,
+    State.REFUNDED,  # legacy items (models.LEGACY_REASONS): listed so that a run closes them
 }
 CHARGE_REASONS = {State.STRIPE_ONLY}
 
 
-_DASHBOARD_PATHS = {
-    "pi_": "payments",
-    "ch_": "payments",
-    "py_": "payments",
-    "re_": "refunds",
-    "dp_": "disputes",
-    "du_": "disputes",
-    "po_": "payouts",
-    "cus_": "customers",
-}
-
-
 def stripe_dashboard_url(*, mode: str, object_id: str) -> str:
     """The object in the Stripe dashboard; test-mode objects live under /test/."""
-    if not object_id:
-        return ""
-    base = "https://dashboard.stripe.com/" + ("test/" if mode != "live" else "")
-    path = next((p for prefix, p in _DASHBOARD_PATHS.items() if object_id.startswith(prefix)), None)
-    if path is None:
-        return f"{base}search?query={object_id}"
-    return f"{base}{path}/{object_id}"
+    return edge.dashboard_url(mode=mode, object_id=object_id)

@@ -181,20 +181,30 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
-    # Peer apps (reconciliation, reports, …) plug in their panels and actions through
-    # payments.sessions.extensions: this app never imports them.
+    # Peer apps (reconciliation, refunds, reports, …) plug in their panels, forms and
+    # actions through payments.sessions.extensions: this app never imports them.
 
     @property
     def actions(self):
         return ["cancel_selected", *extensions.admin_actions()]
 
+    def _plugged(self, request) -> list[tuple[str, object]]:
+        """(title, field) of every panel and form, once per request: a form is bound to the
+        request, and the admin matches read-only fields by identity."""
+        plugged = getattr(request, "_pay_session_plugged", None)
+        if plugged is None:
+            plugged = [(panel.title, panel.render) for panel in extensions.admin_panels()]
+            plugged += [(form.title, form.bound(request)) for form in extensions.admin_forms()]
+            request._pay_session_plugged = plugged
+        return plugged
+
     def get_fieldsets(self, request, obj=None):
         *own, timeline = self.fieldsets
-        panels = [(panel.title, {"fields": [panel.render]}) for panel in extensions.admin_panels()]
+        panels = [(title, {"fields": [field]}) for title, field in self._plugged(request)]
         return [*own, *panels, timeline]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, *(panel.render for panel in extensions.admin_panels())]
+        return [*self.readonly_fields, *(field for _, field in self._plugged(request))]
 
     # --- Columns --------------------------------------------------------------------------
 

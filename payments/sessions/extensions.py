@@ -2,8 +2,9 @@
 
 The pay-session app sits below reconciliation, reports and the apps that come after them,
 so it never imports them. Each of those registers here from its AppConfig.ready(): a
-field of the pay-session API representation, a panel of the pay-session admin page, or
-admin actions on the pay-session list. The pay-session serializer and admin read the
+field of the pay-session API representation, a panel of the pay-session admin page, a
+form on that page (a panel that sees the request, with buttons posting to the app's own
+admin view), or admin actions on the pay-session list. The pay-session serializer and admin read the
 registry when they are used, so registration order is installation order
 (docs/architecture.md).
 """
@@ -21,8 +22,26 @@ class AdminPanel:
     render: Callable  # session -> safe HTML, decorated for the admin (label, CSS class)
 
 
+@dataclass(frozen=True)
+class AdminForm:
+    name: str
+    title: str
+    label: str
+    render: Callable  # (request, session) -> safe HTML
+
+    def bound(self, request) -> Callable:
+        """The form as the admin shows a read-only field: a function of the session."""
+
+        def panel(session):
+            return self.render(request, session)
+
+        panel.__name__ = self.name  # the admin's CSS class: field-<name>
+        return admin.display(description=self.label)(panel)
+
+
 _api_fields: dict[str, Callable[[], serializers.Field]] = {}
 _admin_panels: dict[str, AdminPanel] = {}
+_admin_forms: dict[str, AdminForm] = {}
 _admin_actions: dict[str, Callable] = {}
 
 
@@ -43,6 +62,15 @@ def register_admin_panel(name: str, *, title: str, label: str, render: Callable)
     _admin_panels[name] = AdminPanel(title=title, render=admin.display(description=label)(panel))
 
 
+def register_admin_form(name: str, *, title: str, label: str, render: Callable) -> None:
+    """Show `render(request, session)` (safe HTML) in a section `title` of the pay-session
+    page, after the panels. Unlike a panel it sees the request, so it can offer a form to
+    the roles allowed to use it. The page is one <form>: the section's inputs are posted
+    with it (CSRF token included) by a submit button whose `formaction` is the app's own
+    admin view, which then does the work through its services."""
+    _admin_forms[name] = AdminForm(name=name, title=title, label=label, render=render)
+
+
 def register_admin_actions(*actions: Callable) -> None:
     """Add admin actions (functions decorated with @admin.action) to the pay-session list."""
     for action in actions:
@@ -55,6 +83,10 @@ def api_fields() -> dict[str, serializers.Field]:
 
 def admin_panels() -> list[AdminPanel]:
     return list(_admin_panels.values())
+
+
+def admin_forms() -> list[AdminForm]:
+    return list(_admin_forms.values())
 
 
 def admin_actions() -> list[Callable]:

@@ -144,3 +144,25 @@ def page(browser, live_server) -> Iterator[Page]:
     browser.get("about:blank")
     browser.get_log("browser")  # drop what earlier tests left
     yield Page(driver=browser, base_url=live_server.url)
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    """Where a test that drives `browser` itself saves its screenshots."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOT_DIR
+
+
+@pytest.fixture
+def admin_login(browser, live_server):
+    """admin_login(username, password="pw"): signs in through the admin's own form."""
+
+    def login(username: str, password: str = "pw") -> None:  # noqa: S107 - UserFactory's test password
+        browser.delete_all_cookies()
+        browser.get(f"{live_server.url}/admin/login/")
+        browser.find_element(By.NAME, "username").send_keys(username)
+        browser.find_element(By.NAME, "password").send_keys(password)
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(browser, WAIT_S).until(expected_conditions.presence_of_element_located((By.ID, "user-tools")))
+
+    return login

@@ -138,7 +138,15 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(world, receiver):
 
 def test_events_of_one_session_wait_for_an_earlier_one_still_retrying(world, receiver):
     endpoint_for(world.acme.tenant, receiver.url)
-    receiver.answer(503)  # the first request: session A's first event
+    refused = []
+
+    def refuse_a1_once(payload):  # session A's first event, the first time it comes
+        if payload["data"] == {"s": "A", "n": 1} and not refused:
+            refused.append(payload)
+            return 503
+        return None
+
+    receiver.answer_for = refuse_a1_once
     record(world.acme.tenant, ("pay_session.created", "pay_session:A", {"s": "A", "n": 1}))
     record(world.acme.tenant, ("pay_session.created", "pay_session:B", {"s": "B", "n": 1}))
     record(world.acme.tenant, ("pay_session.updated", "pay_session:A", {"s": "A", "n": 2}))

@@ -305,6 +305,7 @@ def test_detail_page_groups_fields_and_shows_masked_card_values(world, as_acme_o
         "Twilio error",
         "Who and when",
         "Reconciliation with Stripe",
+        "Refunds",
         "Event timeline",
     ]
     assert "xxxxxxxxxxxx4242" in content

@@ -136,7 +136,7 @@ def test_events_replayed_twice_and_out_of_order_give_the_in_order_result(
 
     deliver([succeeded, refunded, refund_created])
     in_order = _snapshot(dev, session)
-    assert in_order["record"] == [(State.REFUNDED, 1000, intent["charge_id"])]
+    assert in_order["record"] == [(State.PARTIALLY_REFUNDED, 1000, intent["charge_id"])]
 
     for model in (
         StripeWebhookEvent,
@@ -215,7 +215,7 @@ def test_the_periodic_sync_covers_an_event_that_never_arrived(dev, stripe_object
 
     reconcile(dev)
 
-    assert SessionReconciliation.objects.get(session=session).state == State.REFUNDED
+    assert SessionReconciliation.objects.get(session=session).state == State.PARTIALLY_REFUNDED
 
 
 # --- Signed, but not usable; signed at the wrong time (issue 12) -----------------------------
