@@ -3,7 +3,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import BASE_DIR, DEBUG, env, required
+from config.env import BASE_DIR, DEBUG, embedded_database_url, env, required
 from config.logging import logging_config
 
 # --- Core -----------------------------------------------------------------------------
@@ -87,22 +87,12 @@ TEMPLATES = [
 
 # --- Data -----------------------------------------------------------------------------
 
-DATABASES = {
-    "default": required(
-        "DATABASE_URL", dev_default=env.db_url_config(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), read=env.db_url
-    )
-}
-if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DEBUG is off.")
+# PostgreSQL only, one SQL dialect everywhere. Unset (DEBUG only): the embedded server
+# that `make run` starts under var/ (simulators/postgres.py).
+DATABASES = {"default": env.db_url_config(required("DATABASE_URL", dev_default=embedded_database_url()))}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…).")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The first run writes from several threads at once (runserver serves Twilio's callbacks
-    # while tasks run in-process). BEGIN IMMEDIATE takes the write lock when a transaction
-    # starts, so it waits its turn; a deferred one that read first and then writes fails at
-    # once with "database is locked". WAL lets reads go on meanwhile.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL;"
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Empty on the first run: a local-memory cache and in-process tasks instead.

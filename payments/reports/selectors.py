@@ -19,7 +19,6 @@ from django.db.models import F, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
-from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from payments.reconciliation.filters import ReconciliationItemFilter
 from payments.reconciliation.models import (
@@ -75,18 +74,6 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def require_postgresql() -> None:
-    """The report queries are PostgreSQL SQL (time zones, streaming, COPY-grade speed).
-    On the first-run SQLite database they answer a clear error instead of failing."""
-    if connection.vendor != "postgresql":
-        raise ServiceError(
-            "Finance reports need PostgreSQL: set DATABASE_URL to a PostgreSQL database "
-            "(the first-run SQLite database has none of the functions they use).",
-            code="needs_postgresql",
-            status=501,
-        )
-
-
 def _stream(sql: str, params: list, chunk_size: int) -> Iterator[tuple]:
     """Rows of one query as PostgreSQL sends them, `chunk_size` at a time (libpq's chunked
     rows mode): constant memory, one statement and so one snapshot.
@@ -119,7 +106,6 @@ def payment_count(*, tenant: Tenant, filters: Mapping, session_ids=None) -> int:
 
 
 def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str, tail: str) -> tuple[str, list]:
-    require_postgresql()
     base = (
         report_sessions(tenant=tenant, filters=filters, session_ids=session_ids)
         .order_by()
@@ -220,7 +206,6 @@ _OUTCOME = """
 def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
     """Sums per (local day, connector, session currency, charge currency, settlement
     currency, outcome), in minor units. summaries.py puts each sum in its own currency."""
-    require_postgresql()
     select = f"""
         (b.created_at AT TIME ZONE b.tz)::date, b.connector_name, b.currency,
         COALESCE(upper(ch.currency), ''), COALESCE(upper(bt.currency), ''), {_OUTCOME},
@@ -268,7 +253,6 @@ def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None =
     """Each payout's balance transactions (one row per transaction; a payout without any,
     manual payouts included, appears once with empty transaction columns), with the pay
     session each charge, refund or dispute comes from."""
-    require_postgresql()
     where, params = ["po.tenant_id = %s"], [tenant.pk]
     if connector:
         where.append("c.unique_name = %s")

@@ -397,7 +397,7 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
     count, not by an IntegrityError that needs a savepoint around the insert (three
     round trips and an ORM compile per callback, measured in bench/callbacks.py). Values
     are prepared by the model's own fields, so the row is the one save() would write."""
-    fields, sql = _event_insert(connection.vendor)
+    fields, sql = _event_insert()
     values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -405,8 +405,8 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
 
 
 @functools.cache
-def _event_insert(vendor: str) -> tuple[list, str]:
-    """PayEvent's columns and its INSERT statement, built once per database vendor."""
+def _event_insert() -> tuple[list, str]:
+    """PayEvent's columns and its INSERT statement, built once."""
     meta = PayEvent._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name

@@ -94,15 +94,3 @@ def test_the_fast_csv_path_writes_what_csv_writer_writes():
     assert written == expected.getvalue()
     parsed = list(csv.reader(io.StringIO(written, newline="")))[1:]
     assert all(not v[:1] or v[0] not in "=+-@\t\r" for row in parsed for i, v in enumerate(row) if i != 1)
-
-
-@pytest.mark.parametrize("path", ["/api/v1/reports/payments?format=csv", "/api/v1/reports/daily-summary"])
-def test_on_a_database_without_postgresql_reports_answer_a_clear_501(world, api, monkeypatch, path):
-    """The first run uses SQLite; the report SQL is PostgreSQL's, so it says so."""
-    from django.db import connection
-
-    monkeypatch.setattr(connection, "vendor", "sqlite")
-    response = api.get(path)
-    assert response.status_code == 501
-    error = response.json()["error"]
-    assert error["code"] == "needs_postgresql" and "DATABASE_URL" in error["message"]
