@@ -210,6 +210,9 @@ CELERY_BEAT_SCHEDULE = {
 # A session is judged missing in Stripe only this long after a complete sync began after
 # it ended; before that it is pending (Stripe lists can lag, callbacks can be in flight).
 PAYDESK_RECONCILIATION_GRACE_SECONDS = env.int("PAYDESK_RECONCILIATION_GRACE_SECONDS", default=600)
+# Reconcile a connector within seconds of a payment's result there (one queued run per
+# connector at a time), besides the schedule and Stripe's webhooks.
+PAYDESK_RECONCILIATION_AFTER_RESULT = env.bool("PAYDESK_RECONCILIATION_AFTER_RESULT", default=True)
 # The nightly run re-reads this many days of Stripe objects (settlements, captures, BT status).
 PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DAYS", default=14)
 

@@ -24,3 +24,6 @@ SECURE_SSL_REDIRECT = False
 PAYDESK_PUBLIC_BASE_URL = "http://testserver"
 TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # tests point it at a peer; never the real one
 STRIPE_API_BASE_URL = "http://127.0.0.1:9"
+# Tests choose their Stripe peer per test: a test that wants a payment's result to start a
+# reconciliation turns it on (tests/reconciliation/test_reconcile_soon.py).
+PAYDESK_RECONCILIATION_AFTER_RESULT = False

@@ -26,7 +26,7 @@ from connectors import twilio as twilio_edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
-from payments.sessions import callbacks
+from payments.sessions import callbacks, extensions
 from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
@@ -510,7 +510,7 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
         ):
             events[event.session_id].append(event)
         now = timezone.now()
-        applied, late = [], []
+        applied, late, results = [], [], []
         for session in sessions:
             pending = [e for e in events[session.pk] if e.applied_at is None]
             if not pending:
@@ -521,10 +521,16 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
                 setattr(session, name, value)
             session.save(update_fields=[*updates, "updated_at"])
             (late if was_terminal else applied).extend(e.pk for e in pending)
+            if not was_terminal and session.is_terminal:
+                results.append(
+                    extensions.SessionResult(session.tenant_id, session.connector_id, session.pk, session.status)
+                )
         if applied:
             PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
         if late:
             PayEvent.objects.filter(pk__in=late).update(applied_at=now, late=True)
+        if results:
+            transaction.on_commit(lambda: extensions.results_recorded(results))
     return len(session_ids), len(applied) + len(late)
 
 
