@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,8 @@ def _wait_until_up(url: str, children: Children) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own loopback server
                 return
+        except urllib.error.HTTPError:
+            return  # it answers
         except OSError:
             time.sleep(0.2)  # poll interval while the server starts
 

@@ -73,3 +73,14 @@ def test_a_database_url_that_is_not_postgresql_stops_start_up():
 def test_tests_never_point_at_the_real_providers():
     assert "twilio.com" not in django_settings.TWILIO_API_BASE_URL
     assert "stripe.com" not in django_settings.STRIPE_API_BASE_URL
+
+
+def test_a_4xx_is_logged_once():
+    script = (
+        "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base';django.setup();"
+        "from django.test import Client;from django.test.utils import setup_test_environment;"
+        "setup_test_environment();print(Client().get('/no-such-page/').status_code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.stdout.strip() == "404", proc.stderr
+    assert proc.stderr.count("Not Found: /no-such-page/") == 1, proc.stderr
