@@ -5,6 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.views import landing
+
+admin.site.site_header = "Paydesk"
+admin.site.site_title = "Paydesk admin"
+admin.site.index_title = "Administration"
+admin.site.site_url = "/"  # "View site": the landing page
+
 api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("connectors.api.urls")),
@@ -15,6 +22,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
