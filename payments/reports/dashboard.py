@@ -1,21 +1,18 @@
 """The finance dashboard of one tenant: daily volume and success rate, failures by
 reason, and open reconciliation exceptions, over the last N local days (charts.py)."""
 
-import zoneinfo
 from collections import Counter, defaultdict
 from datetime import timedelta
 
-from django.utils import timezone
-
 from payments.reports import charts, selectors
 from payments.reports.cells import money_text
+from payments.reports.specs import last_days
 from payments.reports.summaries import DailySummary
 from tenants.models import Tenant
 
 
 def dashboard_context(*, tenant: Tenant, days: int = 30, currency: str = "") -> dict:
-    today = timezone.now().astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
-    first = today - timedelta(days=days - 1)
+    first, today = last_days(days, tenant=tenant)  # the API's last_N_days window
     summary = DailySummary(tenant=tenant, filters={"date_from": first.isoformat(), "date_to": today.isoformat()})
     gross: dict = defaultdict(lambda: defaultdict(int))
     ended: dict = defaultdict(lambda: [0, 0])  # day → [succeeded, failed], all currencies

@@ -43,8 +43,9 @@ def _param(name: str, description: str, enum=None) -> OpenApiParameter:
 COMMON = [
     _param(
         "period",
-        "A range relative to today (tenant time zone): yesterday, last_7_days, last_30_days, "
-        "month_to_date, previous_month.",
+        "A range of local days (tenant time zone): yesterday, last_7_days and last_30_days (each ending "
+        "today, today included), month_to_date, previous_month. The daily summary without dates or "
+        "period: last_30_days.",
     ),
     _param("mode", "`job`: always answer with an export job.", ["job"]),
     _param("bom", "CSV: start with a UTF-8 byte order mark (Excel on Windows).", ["true", "false"]),
