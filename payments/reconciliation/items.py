@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from connectors.models import ConnectorInstance
+from connectors.models import ConnectorInstance, stripe_dashboard_url  # noqa: F401 - re-exported
 from payments.reconciliation.models import ReconciliationItem, State
 
 # What makes two sightings "the same difference" (fees, payouts and timestamps do not).
@@ -129,26 +129,3 @@ SESSION_REASONS = {
     State.DISPUTED,
 }
 CHARGE_REASONS = {State.STRIPE_ONLY}
-
-
-_DASHBOARD_PATHS = {
-    "pi_": "payments",
-    "ch_": "payments",
-    "py_": "payments",
-    "re_": "refunds",
-    "dp_": "disputes",
-    "du_": "disputes",
-    "po_": "payouts",
-    "cus_": "customers",
-}
-
-
-def stripe_dashboard_url(*, mode: str, object_id: str) -> str:
-    """The object in the Stripe dashboard; test-mode objects live under /test/."""
-    if not object_id:
-        return ""
-    base = "https://dashboard.stripe.com/" + ("test/" if mode != "live" else "")
-    path = next((p for prefix, p in _DASHBOARD_PATHS.items() if object_id.startswith(prefix)), None)
-    if path is None:
-        return f"{base}search?query={object_id}"
-    return f"{base}{path}/{object_id}"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib import admin
+from django.db.models import Q
 from rest_framework import serializers
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _admin_panels: dict[str, AdminPanel] = {}
 _admin_actions: dict[str, Callable] = {}
 _summary_lines: dict[str, tuple[str, Callable]] = {}
 _result_listeners: dict[str, Callable] = {}
+_admin_searches: dict[str, Callable] = {}
 
 
 def register_api_field(name: str, make_field: Callable[[], serializers.Field]) -> None:
@@ -59,6 +61,13 @@ def register_summary_line(name: str, *, label: str, render: Callable) -> None:
     """Add a line `label: render(session)` (safe HTML, or "" to leave it out) to the summary
     at the top of the pay-session page, after the session's own lines."""
     _summary_lines[name] = (label, render)
+
+
+def register_admin_search(name: str, search: Callable[[str], "Q | None"]) -> None:
+    """Let the pay-session list's search box find sessions by something a peer app holds
+    (an IVR reference): `search(term)` returns a Q on PaySession, or None when the term
+    cannot be one of its values. The list's tenant scoping still applies."""
+    _admin_searches[name] = search
 
 
 def register_result_listener(listener: Callable[[list["SessionResult"]], None]) -> None:
@@ -91,6 +100,10 @@ def admin_actions() -> list[Callable]:
 
 def summary_lines() -> list[tuple[str, Callable]]:
     return list(_summary_lines.values())
+
+
+def admin_searches() -> list[Callable]:
+    return list(_admin_searches.values())
 
 
 def results_recorded(results: list[SessionResult]) -> None:
