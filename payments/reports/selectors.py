@@ -306,15 +306,17 @@ def exception_items(*, tenant: Tenant, filters: Mapping) -> QuerySet[Reconciliat
     return filterset.qs.order_by("opened_at", "id")
 
 
-def open_exception_counts(*, tenant: Tenant) -> list[tuple[str, int]]:
-    from django.db.models import Count
+def open_exception_counts(*, tenant: Tenant, currency: str | None = None) -> list[tuple[str, int]]:
+    """Open exception items per reason; with `currency`, those of sessions in it and of
+    Stripe objects in it that no session accounts for."""
+    from django.db.models import Count, Q
 
-    rows = (
-        ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
-        .values_list("reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "reason")
-    )
+    items = ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
+    if currency:
+        items = items.filter(
+            Q(session__currency=currency) | Q(session__isnull=True, stripe_data__currency__iexact=currency)
+        )
+    rows = items.values_list("reason").annotate(n=Count("id")).order_by("-n", "reason")
     return list(rows)
 
 
