@@ -104,9 +104,6 @@ def serve(args: argparse.Namespace, database_url: str | None) -> int:
     for name, value in shared.items():
         env.setdefault(name, value)
     manage = [python, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True)  # noqa: S603
-    subprocess.run([*manage, "seed_demo"], cwd=REPO_ROOT, env=env, check=True)  # noqa: S603
-
     children = Children(env)
     try:
         children.start(
@@ -119,6 +116,11 @@ def serve(args: argparse.Namespace, database_url: str | None) -> int:
             [python, "-m", "simulators.twilio_pay", "serve", "--host", "127.0.0.1", "--port", str(args.twilio_sim_port)]
             + ["--stripe-api-base", env["STRIPE_API_BASE_URL"]],
         )
+        subprocess.run([*manage, "migrate", "--noinput"], cwd=REPO_ROOT, env=env, check=True)  # noqa: S603
+        _wait_until_up(f"{env['TWILIO_API_BASE_URL']}/_sim/requests", children)
+        # The demo account is registered with the simulator, so the API can start a session at once.
+        seed = [*manage, "seed_demo", "--register-with-simulator"]
+        subprocess.run(seed, cwd=REPO_ROOT, env=env, check=True)  # noqa: S603
         celery = [str(Path(python).with_name("celery")), "-A", "config"]
         if env.get("REDIS_URL"):
             children.start("celery worker and beat", [*celery, "worker", "--beat", "--loglevel=INFO"])
