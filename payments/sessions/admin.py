@@ -86,7 +86,6 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         "started",
         "tenant",
         "connector_name",
-        "environment",
         "channel",
         "status",
         "amount",
@@ -203,6 +202,12 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
     # Peer apps (reconciliation, reports, …) plug in their panels and actions through
     # payments.sessions.extensions: this app never imports them.
 
+    def get_list_display(self, request):
+        # The tenant column only for those who see several tenants.
+        if request.user.is_superuser or len(tenant_ids(request)) > 1:
+            return self.list_display
+        return [name for name in self.list_display if name != "tenant"]
+
     @property
     def actions(self):
         return ["cancel_selected", *extensions.admin_actions()]
@@ -296,17 +301,18 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         events = list(selectors.pay_session_events(tenant=obj.tenant, session=obj))
         if not events:
             return "No events yet."
+        seen: dict = {}  # what the callbacks so far said: each line shows only what is new
         rows = format_html_join(
             "",
             '<tr class="{}"><td class="when">{}</td><td class="nowrap">{}</td>'
-            '<td class="nowrap">{}</td><td>{}</td></tr>',
+            '<td class="nowrap">{}</td><td class="what">{}</td></tr>',
             (
                 (
                     "late" if event.late else "",
                     _when(event.received_at),
                     _direction(event),
                     _field_of(event) or "—",
-                    _what_changed(event),
+                    _what_changed(event, seen),
                 )
                 for event in events
             ),
@@ -498,8 +504,8 @@ def _field_of(event: PayEvent) -> str:
     return payload.get("Capture") or payload.get("For") or ""
 
 
-def _what_changed(event: PayEvent):
-    text = _summary(event)
+def _what_changed(event: PayEvent, seen: dict):
+    text = _summary(event, seen)
     notes = []
     if event.http_status is not None and event.http_status >= 400:
         notes.append(f"HTTP {event.http_status}")
@@ -512,16 +518,28 @@ def _what_changed(event: PayEvent):
     return text
 
 
-def _summary(event: PayEvent) -> str:
-    """A compact, escaped rendering of what an event carried (masked values only)."""
+def _summary(event: PayEvent, seen: dict) -> str:
+    """What an event carried that the callbacks before it had not said (masked values
+    only, escaped). A request shows its parameters and Twilio's answer; the first callback,
+    that Twilio started the session."""
     payload = event.payload if isinstance(event.payload, dict) else {}
-    keys = _OUTBOUND_KEYS if event.direction == PayEvent.Direction.OUTBOUND else _INBOUND_KEYS
-    items = [(key, payload[key]) for key in keys if key in payload]
-    if not items:
-        items = sorted(payload.items())[:6]
     response = event.response if isinstance(event.response, dict) else {}
-    if response.get("error"):
-        items.append(("error", response["error"]))
-    if not items:
-        return "—"
-    return format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    if event.direction == PayEvent.Direction.OUTBOUND:
+        items = [(key, payload[key]) for key in _OUTBOUND_KEYS if key in payload]
+        if response.get("error"):
+            items.append(("error", response["error"]))
+        if not items:
+            answer = f"answered HTTP {event.http_status}" if event.http_status else "no answer"
+            return f"{event.kind} requested; Twilio {answer}"
+        return format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    field = payload.get("Capture") or payload.get("For") or ""
+    items = [(key, payload[key]) for key in _INBOUND_KEYS if key in payload and seen.get(key) != payload[key]]
+    first, asks = not seen, field and field != seen.get("_field")
+    seen.update((key, payload[key]) for key in _INBOUND_KEYS if key in payload)
+    seen.update(_started=True, _field=field or seen.get("_field", ""))
+    shown = format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    if asks:
+        return format_html("Twilio asks for {}{}{}", field, " · " if items else "", shown)
+    if items:
+        return shown
+    return "Twilio started the session" if first else "nothing new (a repeated callback)"

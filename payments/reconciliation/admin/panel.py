@@ -15,6 +15,10 @@ def _money(amount_minor: int | None, currency: str) -> str:
     return "—" if amount_minor is None else f"{to_major_string(amount_minor, currency)} {currency}"
 
 
+def _local(value) -> str:
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S %Z}" if value else "—"
+
+
 def reconciliation_state(session) -> str:
     """The summary line at the top of the pay-session page: the state, linked to the panel."""
     record = SessionReconciliation.objects.filter(session=session, tenant_id=session.tenant_id).first()
@@ -54,9 +58,9 @@ def reconciliation_panel(session) -> str:
             "Fee / net",
             f"{_money(record.fee, currency)} / {_money(record.net, currency)}" if record.fee is not None else "—",
         ),
-        ("Available on", record.available_on or "—"),
+        ("Available on", _local(record.available_on)),
         ("Payout", external_link(stripe_dashboard_url(mode=mode, object_id=record.payout_id), record.payout_id)),
-        ("Checked", f"{timezone.localtime(record.checked_at):%Y-%m-%d %H:%M:%S %Z}"),
+        ("Checked", _local(record.checked_at)),
     ]
     items = ReconciliationItem.objects.filter(session=session, tenant_id=session.tenant_id).order_by("-opened_at")
     item_rows = format_html_join(

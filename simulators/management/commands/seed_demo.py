@@ -4,7 +4,6 @@ an admin user and a well-known API key. Development only (refuses when DEBUG is 
 import hashlib
 
 import requests
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
