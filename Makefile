@@ -17,7 +17,7 @@ PAYDESK_TEST_PG_HOST ?= 127.0.0.1
 PAYDESK_TEST_PG_PORT ?= 5432
 export PAYDESK_TEST_PG_HOST PAYDESK_TEST_PG_PORT
 
-.PHONY: help install run worker services test lint format bench lock
+.PHONY: help install run worker services browser test lint format bench lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,7 +51,12 @@ services: ## Make sure Redis answers on loopback (installed with apt-get and sta
 		sleep 0.1; \
 	done; echo "Redis did not come up" >&2; exit 1
 
-test: install node_modules/.installed services ## Install what the tests need and run them (what CI runs)
+# The browser tests (tests/browser/) drive Debian's chromium through chromium-driver.
+browser: ## Make sure chromium and chromium-driver are installed (apt-get)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: install node_modules/.installed services browser ## Install what the tests need and run them (what CI runs)
 	$(VENV)/bin/ruff check --quiet .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m simulators.postgres run --unless-answers $(PAYDESK_TEST_PG_HOST):$(PAYDESK_TEST_PG_PORT) -- \

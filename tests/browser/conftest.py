@@ -7,6 +7,7 @@ cookies cleared before each test), `screenshot` (saves a full-page PNG under
 var/screenshots/ to look at), `log_in` (through the admin's login form).
 """
 
+import base64
 import shutil
 from pathlib import Path
 
@@ -57,14 +58,14 @@ def screenshot(browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(name: str) -> Path:
-        height = browser.execute_script(
-            "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight,"
-            " ...Array.from(document.querySelectorAll('#main, #content, .main')).map(e => e.scrollHeight))"
+        # Chromium's DevTools protocol captures beyond the window: the whole page, however long.
+        size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000), "scale": 1}
+        shot = browser.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
         )
-        browser.set_window_size(1400, max(1000, min(int(height) + 40, 6000)))
         path = SCREENSHOTS / f"{name}.png"
-        browser.save_screenshot(str(path))
-        browser.set_window_size(1400, 1000)
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     return take

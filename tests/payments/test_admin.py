@@ -283,8 +283,8 @@ def test_timeline_shows_only_events_of_the_sessions_tenant(world, as_acme_owner)
     content = as_acme_owner.get(url("change", s.pk)).content.decode()
 
     assert (
-        '<td class="nowrap">expiration-date</td><td class="what">Twilio asks for expiration-date · ErrorType=input-timeout</td>'
-        in content
+        '<td class="nowrap">expiration-date</td>'
+        '<td class="what">Twilio asks for expiration-date · ErrorType=input-timeout</td>' in content
     )
     assert "ErrorType=Gx" not in content
 
