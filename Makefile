@@ -72,6 +72,8 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 
 bench: install services ## Benchmarks: ratios measured side by side in one run
+	@$(PY) -c "import sys; from simulators.postgres import answers; sys.exit(not answers('127.0.0.1', 5432))" || \
+		{ echo "make bench needs a PostgreSQL on 127.0.0.1:5432 (user postgres, trust)" >&2; exit 1; }
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 lock: ## Re-pin requirements/*.txt from the .in files (pip-tools)
