@@ -30,8 +30,11 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 install: $(STAMP) ## Create .venv and install the pinned requirements
 
 # Prism (npm) checks every Twilio request against Twilio's published spec in the tests.
+# A node_modules that is a link (a git worktree sharing another checkout's install) is
+# left alone: npm ci would empty the folder it points to.
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@if [ -L node_modules ]; then echo "node_modules is a link: using the install it points to"; \
+	else npm ci --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 run: install ## First look: PostgreSQL (embedded unless DATABASE_URL), simulators, demo tenant, schedule, http://127.0.0.1:$(PORT)

