@@ -58,6 +58,10 @@ class Children:
         return None
 
     def stop(self) -> None:
+        # Stopping is not to be interrupted by a second Ctrl-C or SIGTERM: no child is left
+        # running without its supervisor.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         for _, proc in reversed(self.procs):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
