@@ -13,8 +13,8 @@
 | 415 | a body that is not JSON (Content-Type) | POST, PUT, PATCH |
 | 429 | over PAYDESK_API_RATE (per key) or PAYDESK_API_ANON_RATE (per address); `Retry-After` | every operation |
 
-Errors only some operations give (409 conflicts, 502/503 from a provider, 501 reports on
-the first-run SQLite database) are declared where they arise, with
+Errors only some operations give (409 conflicts, 402/502/503 from a provider) are
+declared where they arise, with
 `extend_schema(extensions=can_answer(409, 503))`; the hook turns that into responses.
 405 (a method a route does not have) is a reusable response in `components`: no
 operation in the document answers it, since it only concerns methods the document
@@ -114,12 +114,6 @@ RESPONSES = {
         "Over the rate limit (per API key, or per address without one).",
         {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}},
         ("rate_limited", "Too many requests; retry in 12 s.", {}),
-    ),
-    501: (
-        "NotImplemented",
-        "Not available on this installation (reports need PostgreSQL).",
-        None,
-        ("needs_postgresql", "Finance reports need PostgreSQL.", {}),
     ),
     502: (
         "BadGateway",

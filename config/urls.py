@@ -6,6 +6,12 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import api_not_found
+from config.views import landing
+
+admin.site.site_header = "Paydesk"
+admin.site.site_title = "Paydesk admin"
+admin.site.index_title = "Administration"
+admin.site.site_url = "/"  # "View site": the landing page
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -22,6 +28,7 @@ api_v1 = [
 handler500 = "config.api.server_error"
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("", include("tenants.security.urls")),
     path("api/v1/", include((api_v1, "api"), namespace="v1")),

@@ -272,26 +272,3 @@ def refunds_of_payment(client: stripe.StripeClient, payment: str) -> list[dict]:
         if not page.has_more or not page.items:
             return found
         starting_after = page.last_id
-
-
-def dashboard_url(*, mode: str, object_id: str) -> str:
-    """The object in the Stripe dashboard; test-mode objects live under /test/."""
-    if not object_id:
-        return ""
-    base = "https://dashboard.stripe.com/" + ("test/" if mode != "live" else "")
-    path = next((p for prefix, p in _DASHBOARD_PATHS.items() if object_id.startswith(prefix)), None)
-    if path is None:
-        return f"{base}search?query={object_id}"
-    return f"{base}{path}/{object_id}"
-
-
-_DASHBOARD_PATHS = {
-    "pi_": "payments",
-    "ch_": "payments",
-    "py_": "payments",
-    "re_": "refunds",
-    "dp_": "disputes",
-    "du_": "disputes",
-    "po_": "payouts",
-    "cus_": "customers",
-}

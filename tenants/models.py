@@ -129,7 +129,7 @@ class ApiKey(models.Model):
 class AuditEvent(models.Model):
     """Append-only record of a security-relevant action. Never holds a secret.
 
-    Rows are never updated or deleted: the admin is read-only and, on PostgreSQL, a
+    Rows are never updated or deleted: the admin is read-only and a
     trigger (migration 0002) refuses UPDATE and DELETE outright.
     """
 

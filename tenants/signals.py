@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
-from tenants.services import Actor, audit_record
+from tenants.services import Actor, audit_login, audit_login_failed
 
 
 def client_ip(request) -> str | None:
@@ -22,17 +22,12 @@ def client_ip(request) -> str | None:
 
 
 @receiver(user_logged_in, dispatch_uid="tenants.audit_login")
-def audit_login(sender, request, user, **kwargs):
-    # No tenant: a user may belong to several.
-    audit_record(action="admin.login", actor=Actor.for_user(user, ip_address=client_ip(request)), target=user)
+def on_login(sender, request, user, **kwargs):
+    audit_login(user=user, actor=Actor.for_user(user, ip_address=client_ip(request)))
 
 
 @receiver(user_login_failed, dispatch_uid="tenants.audit_login_failed")
-def audit_login_failed(sender, credentials, request=None, **kwargs):
+def on_login_failed(sender, credentials, request=None, **kwargs):
     # Django has already masked the password in `credentials`; keep only the username.
     username = str(credentials.get(get_user_model().USERNAME_FIELD) or credentials.get("username") or "")[:150]
-    audit_record(
-        action="admin.login_failed",
-        actor=Actor(label=f"anonymous:{username}", ip_address=client_ip(request)),
-        changes={"username": username},
-    )
+    audit_login_failed(username=username, actor=Actor(label=f"anonymous:{username}", ip_address=client_ip(request)))

@@ -61,7 +61,7 @@ def test_every_operation_documents_the_errors_it_can_give_in_the_envelope(schema
         ("post", "/api/v1/pay-sessions/{id}/complete/", {"409", "502", "503"}),
         ("delete", "/api/v1/connectors/{id}/", {"409"}),
         ("get", "/api/v1/payment-flows/{id}/studio/", {"409"}),
-        ("get", "/api/v1/reports/payments", {"501"}),
+        ("post", "/api/v1/pay-sessions/{id}/refunds/", {"402", "409", "502", "503"}),
     ],
 )
 def test_errors_only_some_operations_give_are_documented_there(schema, method, path, statuses):

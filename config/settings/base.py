@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from csp.constants import NONCE, NONE, SELF  # the quoted keywords 'none', 'self'
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import BASE_DIR, DEBUG, env, rate_setting, required
+from config.env import BASE_DIR, DEBUG, embedded_database_url, env, rate_setting, required
 from config.logging import logging_config
 
 # --- Core -----------------------------------------------------------------------------
@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "tenants.security.middleware.SessionLifetimeMiddleware",
     "tenants.security.middleware.RequireMFAMiddleware",
+    "tenants.middleware.TenantTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into its page
@@ -94,7 +95,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # Project-wide overrides of third-party templates (the API docs page, with CSP nonces).
+        # The landing page, and project-wide overrides of third-party templates (the API
+        # docs page, with CSP nonces).
         "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
@@ -109,22 +111,12 @@ TEMPLATES = [
 
 # --- Data -----------------------------------------------------------------------------
 
-DATABASES = {
-    "default": required(
-        "DATABASE_URL", dev_default=env.db_url_config(f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), read=env.db_url
-    )
-}
-if not DEBUG and DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when DEBUG is off.")
+# PostgreSQL only, one SQL dialect everywhere. Unset (DEBUG only): the embedded server
+# that `make run` starts under var/ (simulators/postgres.py).
+DATABASES = {"default": env.db_url_config(required("DATABASE_URL", dev_default=embedded_database_url()))}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…).")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # The first run writes from several threads at once (runserver serves Twilio's callbacks
-    # while tasks run in-process). BEGIN IMMEDIATE takes the write lock when a transaction
-    # starts, so it waits its turn; a deferred one that read first and then writes fails at
-    # once with "database is locked". WAL lets reads go on meanwhile.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL;"
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Empty on the first run: a local-memory cache and in-process tasks instead.
@@ -173,6 +165,7 @@ LOGIN_URL = "admin:login"
 LOGIN_REDIRECT_URL = "admin:index"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
+FORMAT_MODULE_PATH = ["config.formats"]  # times with seconds and zone (config/formats/en/formats.py)
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
@@ -372,6 +365,9 @@ PAYDESK_REFUND_IN_DOUBT_SECONDS = env.int("PAYDESK_REFUND_IN_DOUBT_SECONDS", def
 # A session is judged missing in Stripe only this long after a complete sync began after
 # it ended; before that it is pending (Stripe lists can lag, callbacks can be in flight).
 PAYDESK_RECONCILIATION_GRACE_SECONDS = env.int("PAYDESK_RECONCILIATION_GRACE_SECONDS", default=600)
+# Reconcile a connector within seconds of a payment's result there (one queued run per
+# connector at a time), besides the schedule and Stripe's webhooks.
+PAYDESK_RECONCILIATION_AFTER_RESULT = env.bool("PAYDESK_RECONCILIATION_AFTER_RESULT", default=True)
 # The nightly run re-reads this many days of Stripe objects (settlements, captures, BT status).
 PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DAYS", default=14)
 

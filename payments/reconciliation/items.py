@@ -13,8 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from connectors import stripe as edge
-from connectors.models import ConnectorInstance
+from connectors.models import ConnectorInstance, stripe_dashboard_url  # noqa: F401 - re-exported
 from payments.reconciliation import outbox
 from payments.reconciliation.models import ReconciliationItem, State
 
@@ -153,8 +152,3 @@ SESSION_REASONS = {
     State.REFUNDED,  # legacy items (models.LEGACY_REASONS): listed so that a run closes them
 }
 CHARGE_REASONS = {State.STRIPE_ONLY}
-
-
-def stripe_dashboard_url(*, mode: str, object_id: str) -> str:
-    """The object in the Stripe dashboard; test-mode objects live under /test/."""
-    return edge.dashboard_url(mode=mode, object_id=object_id)

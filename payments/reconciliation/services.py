@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -117,6 +118,44 @@ def connectors_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
                 continue
         due.append((connector.tenant_id, connector.pk))
     return due
+
+
+# "Reconcile soon": right after payments get their result, their connectors are reconciled
+# within seconds, not at the next scheduled run, so a session shows `matched` while the
+# call is still fresh in mind (webhooks, when Stripe can reach Paydesk, do it too). One
+# queued run per connector at a time: a burst of results makes one run, and a result
+# arriving once that run has started queues the next.
+SOON_FLAG = "paydesk:reconcile-soon:{}"
+SOON_FLAG_SECONDS = 300  # a lost task frees its connector's flag after this long
+SOON_DELAY_SECONDS = 2  # the results of a few seconds go into one run (ignored in-process)
+SOON_STATUSES = frozenset({"succeeded", "failed"})
+
+
+def reconcile_soon(results) -> None:
+    """A result listener (payments.sessions.extensions): queue a run for each connector
+    that had a payment's result, unless one is already queued."""
+    if not settings.PAYDESK_RECONCILIATION_AFTER_RESULT:
+        return
+    from payments.reconciliation.tasks import reconcile_after_results
+
+    for tenant_id, connector_id in sorted(
+        {(r.tenant_id, r.connector_id) for r in results if r.status in SOON_STATUSES}
+    ):
+        try:
+            queued = not cache.add(SOON_FLAG.format(connector_id), 1, timeout=SOON_FLAG_SECONDS)
+        except Exception:
+            logger.warning("cache unavailable; reconciling connector %s soon regardless", connector_id)
+            queued = False
+        if not queued:
+            reconcile_after_results.apply_async((tenant_id, connector_id), countdown=SOON_DELAY_SECONDS)
+
+
+def reconcile_soon_started(*, connector_id: int) -> None:
+    """The queued run starts: results from now on queue another."""
+    try:
+        cache.delete(SOON_FLAG.format(connector_id))
+    except Exception:
+        logger.warning("cache unavailable while reconciling connector %s", connector_id)
 
 
 def reconcile_request(*, connector: ConnectorInstance, actor: Actor) -> None:

@@ -20,7 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from config.errors import ServiceError
-from connectors.stripe import dashboard_url
+from connectors.models import stripe_dashboard_url
 from core import money
 from payments.refunds import selectors, services
 from payments.refunds.models import Refund
@@ -114,7 +114,7 @@ def refunds_panel(request, session: PaySession) -> str:
                 r.get_reason_display() or "—",
                 r.note or "—",
                 r.get_origin_display() if r.made_outside_paydesk else r.requested_by,
-                _link(dashboard_url(mode=mode, object_id=r.stripe_refund_id), r.stripe_refund_id),
+                _link(stripe_dashboard_url(mode=mode, object_id=r.stripe_refund_id), r.stripe_refund_id),
             )
             for r in refunds
         ),

@@ -24,7 +24,6 @@ from django.db.models import F, QuerySet, Sum, TextField
 from django.db.models.functions import Cast, TruncDate
 from django.shortcuts import get_object_or_404
 
-from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from payments.reconciliation.filters import ReconciliationItemFilter
 from payments.reconciliation.models import (
@@ -81,18 +80,6 @@ PAYMENT_FIELDS = (
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
-
-
-def require_postgresql() -> None:
-    """The report queries are PostgreSQL SQL (time zones, streaming, COPY-grade speed).
-    On the first-run SQLite database they answer a clear error instead of failing."""
-    if connection.vendor != "postgresql":
-        raise ServiceError(
-            "Finance reports need PostgreSQL: set DATABASE_URL to a PostgreSQL database "
-            "(the first-run SQLite database has none of the functions they use).",
-            code="needs_postgresql",
-            status=501,
-        )
 
 
 def _stream(sql: str, params: list, chunk_size: int) -> Iterator[tuple]:
@@ -237,7 +224,6 @@ def refund_rows(
 
 
 def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str, tail: str) -> tuple[str, list]:
-    require_postgresql()
     base = (
         report_sessions(tenant=tenant, filters=filters, session_ids=session_ids)
         .order_by()
@@ -338,9 +324,8 @@ _OUTCOME = """
 
 
 def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
-    """Sums per (local day, connector, session currency, settlement currency, outcome), in
-    minor units. summaries.py puts each sum in its own currency."""
-    require_postgresql()
+    """Sums per (local day, connector, session currency, charge currency, settlement
+    currency, outcome), in minor units. summaries.py puts each sum in its own currency."""
     select = f"""
         (b.created_at AT TIME ZONE b.tz)::date, b.connector_name, b.currency,
         COALESCE(upper(bt.currency), ''), {_OUTCOME},
@@ -355,7 +340,6 @@ def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
 
 def daily_refunds(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
     """Succeeded refunds per (local day Stripe made them, connector, currency), in minor units."""
-    require_postgresql()
     day = TruncDate("refunded_at", tzinfo=zoneinfo.ZoneInfo(tenant.time_zone))
     rows = (
         report_refunds(tenant=tenant, filters=filters)
@@ -401,9 +385,8 @@ _NOT_ROWS = "('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
 def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None = None, date_to: date | None = None):
     """Each payout's balance transactions (one row per transaction; a payout without any,
     manual payouts included, appears once with empty transaction columns), with the pay
-    session each charge, refund or dispute comes from (a refund Paydesk recorded names its
+    session each charge, refund or dispute comes from. (a refund Paydesk recorded names its
     session even before the mirror has the refund object)."""
-    require_postgresql()
     where, params = ["po.tenant_id = %s"], [tenant.pk]
     if connector:
         where.append("c.unique_name = %s")
@@ -460,15 +443,17 @@ def exception_items(*, tenant: Tenant, filters: Mapping) -> QuerySet[Reconciliat
     return filterset.qs.order_by("opened_at", "id")
 
 
-def open_exception_counts(*, tenant: Tenant) -> list[tuple[str, int]]:
-    from django.db.models import Count
+def open_exception_counts(*, tenant: Tenant, currency: str | None = None) -> list[tuple[str, int]]:
+    """Open exception items per reason; with `currency`, those of sessions in it and of
+    Stripe objects in it that no session accounts for."""
+    from django.db.models import Count, Q
 
-    rows = (
-        ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
-        .values_list("reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "reason")
-    )
+    items = ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
+    if currency:
+        items = items.filter(
+            Q(session__currency=currency) | Q(session__isnull=True, stripe_data__currency__iexact=currency)
+        )
+    rows = items.values_list("reason").annotate(n=Count("id")).order_by("-n", "reason")
     return list(rows)
 
 

@@ -84,17 +84,28 @@ class ReportSpec:
         return self.format
 
 
+def local_today(tenant: Tenant, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+
+
+def last_days(days: int, *, tenant: Tenant, now: datetime | None = None) -> tuple[date, date]:
+    """The last `days` local days, today included: what "last 7 days" means to a person
+    looking at today's payments, in the API, in saved reports and on the dashboard alike."""
+    today = local_today(tenant, now)
+    return today - timedelta(days=days - 1), today
+
+
 def period_range(period: str, *, tenant: Tenant, now: datetime | None = None) -> tuple[date, date] | None:
     """A relative period as local days (inclusive) in the tenant's time zone."""
     if not period:
         return None
-    today = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+    today = local_today(tenant, now)
     if period == Period.YESTERDAY:
         return today - timedelta(days=1), today - timedelta(days=1)
     if period == Period.LAST_7_DAYS:
-        return today - timedelta(days=7), today - timedelta(days=1)
+        return last_days(7, tenant=tenant, now=now)
     if period == Period.LAST_30_DAYS:
-        return today - timedelta(days=30), today - timedelta(days=1)
+        return last_days(30, tenant=tenant, now=now)
     if period == Period.MONTH_TO_DATE:
         return today.replace(day=1), today
     if period == Period.PREVIOUS_MONTH:

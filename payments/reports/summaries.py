@@ -208,6 +208,10 @@ class DailySummary(TypedTable):
     def as_json(self) -> dict:
         return {
             "time_zone": self.tenant.time_zone,
+            # The local days the summary covers (a period or the default resolved), so a
+            # reader can tell an empty window from a missing day.
+            "date_from": self.filters.get("date_from"),
+            "date_to": self.filters.get("date_to"),
             "days": [t.as_json() for t in self.days],
             "totals": [t.as_json() for t in self.totals()],
         }

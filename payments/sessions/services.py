@@ -27,7 +27,7 @@ from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
 from payments.outbox import catalogue
-from payments.sessions import callbacks, outbox
+from payments.sessions import callbacks, extensions, outbox
 from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
@@ -417,7 +417,7 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
     count, not by an IntegrityError that needs a savepoint around the insert (three
     round trips and an ORM compile per callback, measured in bench/callbacks.py). Values
     are prepared by the model's own fields, so the row is the one save() would write."""
-    fields, sql = _event_insert(connection.vendor)
+    fields, sql = _event_insert()
     values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -425,8 +425,8 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
 
 
 @functools.cache
-def _event_insert(vendor: str) -> tuple[list, str]:
-    """PayEvent's columns and its INSERT statement, built once per database vendor."""
+def _event_insert() -> tuple[list, str]:
+    """PayEvent's columns and its INSERT statement, built once."""
     meta = PayEvent._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
@@ -536,7 +536,7 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
         ):
             events[event.session_id].append(event)
         now = timezone.now()
-        applied, late, changed = [], [], []
+        applied, late, changed, results = [], [], [], []
         for session in sessions:
             pending = [e for e in events[session.pk] if e.applied_at is None]
             if not pending:
@@ -551,11 +551,17 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
             (late if was_terminal else applied).extend(e.pk for e in pending)
             if seen:  # what partners see changed: they are told, in this transaction
                 changed.append((session, outbox.event_type_for(old_status=old_status, new_status=session.status)))
+            if not was_terminal and session.is_terminal:
+                results.append(
+                    extensions.SessionResult(session.tenant_id, session.connector_id, session.pk, session.status)
+                )
         outbox.record_many(changed)
         if applied:
             PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
         if late:
             PayEvent.objects.filter(pk__in=late).update(applied_at=now, late=True)
+        if results:
+            transaction.on_commit(lambda: extensions.results_recorded(results))
     return len(session_ids), len(applied) + len(late)
 
 

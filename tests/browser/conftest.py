@@ -17,6 +17,7 @@ fails the test with the command to run, never skips it.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -166,3 +167,33 @@ def admin_login(browser, live_server):
         WebDriverWait(browser, WAIT_S).until(expected_conditions.presence_of_element_located((By.ID, "user-tools")))
 
     return login
+
+
+def wait_for(driver, css: str):
+    """The first element matching `css`, once present (polled until a deadline)."""
+    return WebDriverWait(driver, WAIT_S).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+@pytest.fixture
+def screenshot(browser):
+    """screenshot(name) → the path of a PNG of the whole page, however long."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        # Chromium's DevTools protocol captures beyond the window.
+        size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000), "scale": 1}
+        shot = browser.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
+        path = SCREENSHOT_DIR / f"{name}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    return take
+
+
+@pytest.fixture
+def log_in(admin_login):
+    """log_in(username, password="pw"): the same as admin_login."""
+    return admin_login

@@ -35,7 +35,7 @@ def sign_out(page) -> None:
 
 def assert_admin_index(page) -> None:
     page.wait_for_path("/admin/")
-    assert "Site administration" in page.text("#content h1")
+    assert "Administration" in page.text("#content h1")
 
 
 def test_an_admin_enrols_an_app_then_signs_in_with_password_and_code(page, mfa_required):

@@ -39,7 +39,11 @@ def test_a_charge_tells_the_partner_created_updates_then_succeeded(partner):
     assert {e["data"]["id"] for e in events} == {session["id"]}
     assert events[-1]["data"] == final  # the representation the API gives
     statuses = [e["data"]["status"] for e in events]
-    assert statuses.index("capturing") < statuses.index("ready") < statuses.index("completing")
+    assert statuses.index("capturing") < statuses.index("ready") < statuses.index("succeeded")
+    # The result callback may be applied before the complete request is answered, in which
+    # case the partner never sees "completing"; when it does, it comes before the result.
+    if "completing" in statuses:
+        assert statuses.index("ready") < statuses.index("completing") < statuses.index("succeeded")
     assert "4242424242424242" not in str(events)
 
 
