@@ -7,7 +7,8 @@ PostgreSQL database (`paydesk_bench_recon`, migrated). Creates N pay sessions wi
 result and their Stripe objects the way the Twilio Pay simulator makes them (a
 PaymentIntent confirmed with `metadata[description] = "... Paydesk <uuid>"`, then the
 charge's description), with a few planted differences: amount mismatches, partial
-refunds, codes Stripe does not have, and lost callbacks (Stripe-only charges).
+refunds (recorded in Paydesk as made outside it while matching), codes Stripe does not
+have, and lost callbacks (Stripe-only charges).
 
 Then reconciles all of them twice, from an empty mirror each time:
 
@@ -421,7 +422,7 @@ def main() -> int:
         failed.append(f"the two runs disagree on {len(disagree)} of {len(naive_states)} session(s)")
     expected = {
         "amount_mismatch": planted["amount_mismatch"],
-        "refunded": planted["refunded"],
+        "partially_refunded": planted["refunded"],  # 3.00 of each refunded payment
         "missing_in_stripe": planted["missing"],
     }
     if any(found.get(state, 0) != count for state, count in expected.items()):

@@ -41,4 +41,7 @@ def logging_config(*, level: str) -> dict:
             "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
         },
         "root": {"handlers": ["console"], "level": level},
+        # Django's own default sends `django` records to a console handler of its own as
+        # well, so each 4xx/5xx would be printed twice; here they reach the root's only.
+        "loggers": {"django": {"handlers": [], "level": level, "propagate": True}},
     }

@@ -64,8 +64,35 @@ class ConnectorInstance(models.Model):
     def __str__(self) -> str:
         return f"{self.unique_name} ({self.environment})"
 
+    def stripe_dashboard_url(self, object_id: str) -> str:
+        """An object of this connector's Stripe account in Stripe's dashboard (test or live)."""
+        return stripe_dashboard_url(mode=self.mode, object_id=object_id)
+
     @property
     def verify_status(self) -> str:
         if self.last_verify_attempt_at is None:
             return "never"
         return "failed" if self.last_verify_error else "ok"
+
+
+_DASHBOARD_PATHS = {
+    "pi_": "payments",
+    "ch_": "payments",
+    "py_": "payments",
+    "re_": "refunds",
+    "dp_": "disputes",
+    "du_": "disputes",
+    "po_": "payouts",
+    "cus_": "customers",
+}
+
+
+def stripe_dashboard_url(*, mode: str, object_id: str) -> str:
+    """The object in the Stripe dashboard; test-mode objects live under /test/."""
+    if not object_id:
+        return ""
+    base = "https://dashboard.stripe.com/" + ("test/" if mode != "live" else "")
+    path = next((p for prefix, p in _DASHBOARD_PATHS.items() if object_id.startswith(prefix)), None)
+    if path is None:
+        return f"{base}search?query={object_id}"
+    return f"{base}{path}/{object_id}"

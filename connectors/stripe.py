@@ -4,6 +4,8 @@ One `StripeClient` per connector instance, built per call with that connector's 
 the base URL from settings (real Stripe, localstripe in tests and the first run).
 """
 
+import time
+
 import stripe
 from django.conf import settings
 
@@ -193,13 +195,80 @@ def retrieve_object(client: stripe.StripeClient, object_id: str, *, expand: tupl
         raise as_connector_error(exc) from exc
 
 
-def construct_event(payload: bytes, sig_header: str, secret: str) -> dict:
-    """Verify Stripe-Signature with the connector's signing secret; the event as a dict.
-    Raises SignatureInvalid."""
+# Stripe's libraries refuse a signature older than this (seconds); Paydesk refuses one as
+# far in the future as well (docs/stripe.md §6).
+WEBHOOK_TOLERANCE_SECONDS = stripe.Webhook.DEFAULT_TOLERANCE
+
+
+def verify_webhook(payload: bytes, sig_header: str, secret: str) -> None:
+    """Check Stripe-Signature with the connector's signing secret: the HMAC, and a
+    timestamp within the tolerance on either side of now. Raises SignatureInvalid.
+    The body is parsed by the caller, which decides what a malformed event becomes."""
     if not secret:
         raise SignatureInvalid("This connector has no webhook signing secret.")
     try:
-        event = stripe.Webhook.construct_event(payload, sig_header, secret)
+        stripe.WebhookSignature.verify_header(payload, sig_header, secret, WEBHOOK_TOLERANCE_SECONDS)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise SignatureInvalid(f"Stripe-Signature did not verify: {exc.__class__.__name__}") from exc
-    return event.to_dict()
+    # verify_header has read "t=" already, so it is an integer.
+    signed_at = int(next(item.split("=", 1)[1] for item in sig_header.split(",") if item.split("=", 1)[0] == "t"))
+    if signed_at > time.time() + WEBHOOK_TOLERANCE_SECONDS:
+        raise SignatureInvalid("Stripe-Signature timestamp is in the future.")
+
+
+# --- Refunds: the one write Paydesk makes to Stripe -------------------------------------
+#
+# https://docs.stripe.com/api/refunds/create: a refund names the PaymentIntent or the
+# charge it returns money from, and an `amount` in the currency's minor units (the
+# integers Paydesk stores). `metadata` links the refund back to Paydesk; Stripe keeps
+# it on the object and sends it in every list, retrieve and event (docs/stripe.md §9).
+
+REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")  # Stripe's `reason` values
+
+
+def _refund_target(payment: str) -> dict:
+    """`payment_intent=pi_…` or `charge=ch_…`/`py_…`: what Stripe's refund endpoints take."""
+    if payment.startswith("pi_"):
+        return {"payment_intent": payment}
+    if payment.startswith(("ch_", "py_")):
+        return {"charge": payment}
+    raise ValueError(f"not a Stripe payment id: {payment!r}")
+
+
+def refund_create(
+    client: stripe.StripeClient,
+    *,
+    payment: str,
+    amount: int,
+    reason: str = "",
+    metadata: dict[str, str],
+    idempotency_key: str,
+) -> dict:
+    """Refund `amount` (minor units) of the PaymentIntent or charge `payment`, sent with
+    Stripe's `Idempotency-Key` (https://docs.stripe.com/api/idempotent_requests): Stripe
+    answers a repeat of the key with the first answer. Raises ConnectorError."""
+    params: dict = {**_refund_target(payment), "amount": int(amount), "metadata": metadata}
+    if reason:
+        params["reason"] = reason
+    try:
+        return client.v1.refunds.create(params=params, options={"idempotency_key": idempotency_key}).to_dict()
+    except stripe.StripeError as exc:
+        raise as_connector_error(exc) from exc
+
+
+def refund_retrieve(client: stripe.StripeClient, refund_id: str) -> dict | None:
+    """The refund as Stripe holds it now, or None when Stripe has no such refund."""
+    return retrieve_object(client, refund_id)
+
+
+def refunds_of_payment(client: stripe.StripeClient, payment: str) -> list[dict]:
+    """Every refund of a PaymentIntent or charge, all pages (a payment has a handful).
+    Raises ConnectorError."""
+    found: list[dict] = []
+    starting_after = None
+    while True:
+        page = list_page(client, "refunds", starting_after=starting_after, filters=_refund_target(payment))
+        found.extend(page.items)
+        if not page.has_more or not page.items:
+            return found
+        starting_after = page.last_id

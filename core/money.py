@@ -5,7 +5,8 @@ major-unit decimal string ("12.50"); Stripe takes minor integers (1250). Convers
 happens here, with an exponent table, and nowhere else.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
@@ -32,6 +33,11 @@ DEFAULT_EXPONENT = 2
 # Twilio: "a positive decimal value less than 1,000,000".
 MAX_MAJOR_AMOUNT = Decimal(1_000_000)
 
+# ASCII digits, one optional decimal point, no sign, no exponent. Python's Decimal() alone
+# would also take "١٢.٥٠" (Arabic-Indic) or full-width digits as 12.50, and "-0.00" as 0
+# (which means "tokenize"): an amount is charged only when written the plain way.
+_PLAIN_DECIMAL = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z", re.ASCII)
+
 
 def validate_currency(value: str) -> None:
     if value not in ISO_4217:
@@ -46,23 +52,27 @@ def parse_major(amount: str, currency: str) -> int:
     """A major-unit decimal string ("12.50") → minor units (1250), validated as Twilio does.
 
     Raises ValidationError for anything that is not a plain positive decimal below
-    1,000,000 with no more decimals than the currency has.
+    1,000,000, written in ASCII digits, with no more decimals than the currency has.
     """
-    text = str(amount).strip()
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValidationError(f"{amount!r} is not a decimal amount such as 12.50.") from None
-    if not value.is_finite() or "e" in text.lower():
-        raise ValidationError(f"{amount!r} is not a decimal amount such as 12.50.")
+    value = parse_decimal(amount)
     digits = exponent(currency)
     if -value.as_tuple().exponent > digits and value != value.quantize(Decimal(1).scaleb(-digits)):
         raise ValidationError(f"{currency} amounts have at most {digits} decimal places.")
-    if value < 0:
-        raise ValidationError("The amount must be positive.")
+    return int(value.scaleb(digits))
+
+
+def parse_decimal(amount: str) -> Decimal:
+    """The currency-independent half of parse_major: a plain, unsigned decimal below
+    1,000,000 in ASCII digits ("12.50", "0", ".5"), as a Decimal."""
+    text = str(amount).strip(" \t")
+    if text.startswith(("-", "+")):
+        raise ValidationError("The amount must be positive, without a sign.")
+    if not _PLAIN_DECIMAL.match(text):
+        raise ValidationError(f"{amount!r} is not a decimal amount such as 12.50 (ASCII digits and a point).")
+    value = Decimal(text)
     if value >= MAX_MAJOR_AMOUNT:
         raise ValidationError("The amount must be less than 1,000,000.")
-    return int(value.scaleb(digits))
+    return value
 
 
 def to_major_string(amount_minor: int, currency: str) -> str:

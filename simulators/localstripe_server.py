@@ -26,6 +26,8 @@ Why a wrapper instead of the stock ``localstripe`` CLI:
   first), takes only ``created[gt]`` on charges and any ``created`` on events,
   answers 400 or 500 to it on the other lists, and has no disputes at all.
   ``_stripe_lists`` and ``_add_routes`` make up for that (see there).
+* localstripe's refunds refuse Stripe's ``reason``, ignore what was refunded before,
+  and refund more than a charge has left; ``_stripe_refunds`` makes them Stripe's.
 * A test clock, so tests get objects created in different seconds without
   sleeping: ``POST /_config/clock`` with ``offset=<seconds>`` dates every object
   created from then on that many seconds away from the real time (negative: in
@@ -167,6 +169,49 @@ def _stripe_lists() -> None:
     ]
 
 
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+
+
+def _stripe_refunds() -> None:
+    """Refunds as Stripe makes them (https://docs.stripe.com/api/refunds/create), where
+    localstripe falls short: it refuses Stripe's ``reason`` parameter, refunds the whole
+    charge again when no ``amount`` is given, and refunds more than the charge has left.
+    Stripe takes ``reason`` (one of three values) and keeps it on the refund, refunds
+    what remains when no amount is given, and refuses a fully refunded charge
+    (``charge_already_refunded``) or an amount above what remains."""
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    original = resources.Refund.__init__
+
+    def init(self, charge=None, payment_intent=None, amount=None, metadata=None, reason=None, **kwargs):
+        if reason is not None and reason not in REFUND_REASONS:
+            message = f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}"
+            raise UserError(400, message, {"param": "reason"})
+        charge_obj = None
+        try:
+            if isinstance(payment_intent, str) and payment_intent.startswith("pi_") and charge is None:
+                charge_obj = resources.PaymentIntent._api_retrieve(payment_intent).latest_charge
+            elif isinstance(charge, str) and charge.startswith("ch_"):
+                charge_obj = resources.Charge._api_retrieve(charge)
+        except UserError:
+            charge_obj = None  # the original raises Stripe's error for an unknown id
+        if charge_obj is not None and charge_obj.status == "succeeded":
+            remaining = charge_obj.amount - charge_obj.amount_refunded
+            wanted = resources.try_convert_to_int(amount) if amount is not None else remaining
+            if remaining <= 0:
+                message = f"Charge {charge_obj.id} has already been refunded."
+                raise UserError(400, message, {"code": "charge_already_refunded"})
+            if isinstance(wanted, int) and wanted > remaining:
+                message = f"Refund amount ({wanted}) is greater than unrefunded amount on charge ({remaining})"
+                raise UserError(400, message, {"param": "amount"})
+            amount = wanted
+        original(self, charge=charge, payment_intent=payment_intent, amount=amount, metadata=metadata, **kwargs)
+        self.reason = reason
+
+    resources.Refund.__init__ = init  # type: ignore[method-assign]
+
+
 def _add_routes(app: Any) -> None:
     """Disputes as a Stripe account without any: an empty list in Stripe's list shape,
     and Stripe's 404 for one dispute (https://docs.stripe.com/api/disputes, tests that
@@ -221,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _in_memory_store()
     _stripe_lists()
+    _stripe_refunds()
     # Imported after the patches so nothing can reach the pickle file first, and the
     # routes it registers use the patched list methods.
     from aiohttp import web

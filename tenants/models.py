@@ -85,8 +85,12 @@ class Scope(models.TextChoices):
     CONNECTORS_WRITE = "connectors:write"
     PAYMENTS_READ = "payments:read"
     PAYMENTS_WRITE = "payments:write"
+    # Sends money back to a caller: granted on its own, never implied by payments:write.
+    PAYMENTS_REFUND = "payments:refund"
     RECONCILIATION_READ = "reconciliation:read"
     REPORTS_READ = "reports:read"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
 
 
 # What a key gets when its creator names no scope: what a partner app taking payments needs.
@@ -125,7 +129,7 @@ class ApiKey(models.Model):
 class AuditEvent(models.Model):
     """Append-only record of a security-relevant action. Never holds a secret.
 
-    Rows are never updated or deleted: the admin is read-only and, on PostgreSQL, a
+    Rows are never updated or deleted: the admin is read-only and a
     trigger (migration 0002) refuses UPDATE and DELETE outright.
     """
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -63,6 +64,27 @@ def audit_record(
         changes=changes or {},
         ip_address=actor.ip_address,
     )
+
+
+def _member_tenants(user) -> list[Tenant | None]:
+    """The tenants whose audit log shows a login of `user`: each of its memberships', or
+    none (a superuser's, an unknown name's: only superusers see those)."""
+    tenants = list(Tenant.objects.filter(memberships__user=user).order_by("pk")) if user is not None else []
+    return tenants or [None]
+
+
+def audit_login(*, user, actor: Actor) -> None:
+    """An admin login, in the audit log of each tenant the user is a member of."""
+    for tenant in _member_tenants(user):
+        audit_record(action="admin.login", actor=actor, tenant=tenant, target=user)
+
+
+def audit_login_failed(*, username: str, actor: Actor) -> None:
+    """A failed admin login, in the audit log of each tenant the named user is a member
+    of, so that a tenant's owner sees attempts on their own people."""
+    user = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).first() if username else None
+    for tenant in _member_tenants(user):
+        audit_record(action="admin.login_failed", actor=actor, tenant=tenant, changes={"username": username})
 
 
 # --- Tenants --------------------------------------------------------------------------

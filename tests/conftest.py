@@ -53,6 +53,19 @@ def _no_apply_run_queued():
     cache.delete(APPLY_FLAG)
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limit_history():
+    """Every test starts with empty rate-limit counters (tenants/auth.py): they live in
+    Redis, which outlives a test, and every test client calls from 127.0.0.1. Only this
+    worker's keys (its KEY_PREFIX) are deleted."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key("throttle_*"), count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def world(db) -> World:
     """Two tenants, each with an owner, three connectors and an all-scopes API key."""
@@ -75,3 +88,13 @@ def api_for():
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_webhook_dispatch_queued():
+    """Nor a webhook dispatcher run (its wake-up flag lives in Redis too)."""
+    from django.core.cache import cache
+
+    from payments.partner_webhooks.delivery import DISPATCH_FLAG
+
+    cache.delete(DISPATCH_FLAG)

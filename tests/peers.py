@@ -1,4 +1,5 @@
-"""Test peers as pytest fixtures: localstripe, the Twilio Pay simulator, a callback sink.
+"""Test peers as pytest fixtures: localstripe, the Twilio Pay simulator, a callback sink,
+a partner's webhook receiver.
 
 Loaded as a plugin (``pytest_plugins = ["tests.peers"]`` in tests/conftest.py).
 Every peer listens on a free loopback port. Nothing here waits with a fixed
@@ -8,13 +9,14 @@ simulator's callbacks are awaited with ``flush()``.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +25,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 import requests
+from standardwebhooks import Webhook
 
 from simulators import twilio_pay
 from simulators.twilio_pay import SimulatorClient
@@ -178,3 +181,108 @@ def callback_sink() -> Iterator[CallbackSink]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- a partner's webhook receiver ------------------------------------------------
+
+HANG = "hang"  # a script step: answer nothing until the test ends (the sender times out)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    answered: int | None  # None: hung up on (timed out on our side)
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Records every POST; answers from `script` (one step per request, then 200)."""
+
+    port: int
+    received: list[Received] = field(default_factory=list)
+    script: list = field(default_factory=list)
+    answer_body: bytes = b'{"ok":true}'
+    redirect_to: str = ""
+    # payload → a status for this request, or None to take the next scripted step. For tests
+    # that must fail one particular event whatever order concurrent sends arrive in.
+    answer_for: Callable[[dict], int | None] | None = None
+    release: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/paydesk"
+
+    def answer(self, *steps) -> None:
+        self.script.extend(steps)
+
+    def next_step(self):
+        with self.lock:
+            return self.script.pop(0) if self.script else 200
+
+    def acknowledged(self) -> list[Received]:
+        return [r for r in self.received if r.answered is not None and 200 <= r.answered < 300]
+
+    def types(self) -> list[str]:
+        return [r.payload["type"] for r in self.acknowledged()]
+
+    def verify_all(self, secret: str) -> list[dict]:
+        """Every request verified with standardwebhooks; their payloads."""
+        hook = Webhook(secret)
+        return [hook.verify(r.body, r.headers) for r in self.received]
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                chosen = receiver.answer_for(json.loads(body)) if receiver.answer_for else None
+                step = chosen if chosen is not None else receiver.next_step()
+                record = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, None)
+                with receiver.lock:
+                    receiver.received.append(record)
+                if step == HANG:
+                    receiver.release.wait(10)
+                    return
+                record.answered = step
+                payload = receiver.answer_body
+                self.send_response(step)
+                if receiver.redirect_to and 300 <= step < 400:
+                    self.send_header("Location", receiver.redirect_to)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop listening: the port refuses connections until start() again."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    recv = Receiver(port=0)
+    recv.start()
+    try:
+        yield recv
+    finally:
+        recv.release.set()
+        recv.stop()

@@ -43,14 +43,14 @@ def test_each_missing_production_secret_stops_start_up_naming_it():
         assert name in proc.stderr, (name, proc.stderr[-500:])
 
 
-def test_the_first_run_needs_no_environment_and_points_at_the_simulators():
+def test_the_first_run_needs_no_environment_and_points_at_the_embedded_postgresql_and_the_simulators():
     proc = subprocess.run(
         [
             sys.executable,
             "-c",
             "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base';django.setup();"
-            "from django.conf import settings as s;"
-            "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER,"
+            "from django.conf import settings as s;d=s.DATABASES['default'];"
+            "print(d['ENGINE'], d['NAME'], d['OPTIONS']['host'], s.CELERY_TASK_ALWAYS_EAGER,"
             " s.TWILIO_API_BASE_URL, s.STRIPE_API_BASE_URL)",
         ],
         capture_output=True,
@@ -58,11 +58,29 @@ def test_the_first_run_needs_no_environment_and_points_at_the_simulators():
         env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
-    engine, eager, twilio, stripe = proc.stdout.split()
-    assert engine.endswith("sqlite3") and eager == "True"
+    engine, name, socket_dir, eager, twilio, stripe = proc.stdout.split()
+    assert (engine, name, eager) == ("django.db.backends.postgresql", "paydesk", "True")
+    assert socket_dir == str(django_settings.BASE_DIR / "var" / "postgres")
     assert twilio.startswith("http://127.0.0.1") and stripe.startswith("http://127.0.0.1")
+
+
+def test_a_database_url_that_is_not_postgresql_stops_start_up():
+    proc = _django(["check"], {**PRODUCTION_ENV, "DEBUG": "True", "DATABASE_URL": "sqlite:///db.sqlite3"})
+    assert proc.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in proc.stderr
 
 
 def test_tests_never_point_at_the_real_providers():
     assert "twilio.com" not in django_settings.TWILIO_API_BASE_URL
     assert "stripe.com" not in django_settings.STRIPE_API_BASE_URL
+
+
+def test_a_4xx_is_logged_once():
+    script = (
+        "import django,os;os.environ['DJANGO_SETTINGS_MODULE']='config.settings.base';django.setup();"
+        "from django.test import Client;from django.test.utils import setup_test_environment;"
+        "setup_test_environment();print(Client().get('/no-such-page/').status_code)"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert proc.stdout.strip() == "404", proc.stderr
+    assert proc.stderr.count("Not Found: /no-such-page/") == 1, proc.stderr

@@ -1,16 +1,21 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from config.api import EveryErrorAtOnce
+from connectors import services
 from connectors.models import ConnectorInstance
 
 
 class VerificationSerializer(serializers.Serializer):
     status = serializers.CharField(source="verify_status")
-    last_verified_at = serializers.DateTimeField()
-    last_attempt_at = serializers.DateTimeField(source="last_verify_attempt_at")
+    last_verified_at = serializers.DateTimeField(allow_null=True, help_text="Null until a verification succeeds.")
+    last_attempt_at = serializers.DateTimeField(
+        source="last_verify_attempt_at", allow_null=True, help_text="Null until the key is first verified."
+    )
     last_error = serializers.CharField(source="last_verify_error")
 
 
-class ConnectorSerializer(serializers.ModelSerializer):
+class ConnectorSerializer(EveryErrorAtOnce, serializers.ModelSerializer):
     """Secrets are write-only: after saving, only their last 4 characters are shown."""
 
     id = serializers.UUIDField(source="uuid", read_only=True)
@@ -42,6 +47,21 @@ class ConnectorSerializer(serializers.ModelSerializer):
         validators: list = []
 
     def validate(self, attrs):
-        if self.instance is None and not attrs.get("stripe_secret_key"):
-            raise serializers.ValidationError({"stripe_secret_key": ["This field is required."]})
+        """The live/test guard (services.connector_check_config) is checked here too, so
+        that its errors come with the fields' own; the service checks it again."""
+        invalid = self.invalid_fields
+        errors: dict[str, list[str]] = {}
+        key = attrs.get("stripe_secret_key")
+        if self.instance is None and not key and "stripe_secret_key" not in invalid:
+            errors["stripe_secret_key"] = ["This field is required."]
+        environment = attrs.get("environment") or getattr(self.instance, "environment", None)
+        if environment and not {"environment", "mode"} & invalid:
+            mode = attrs.get("mode") or (self.instance.mode if self.instance and "environment" not in attrs else None)
+            try:
+                services.connector_check_config(environment=environment, mode=mode, stripe_secret_key=key or None)
+            except DjangoValidationError as exc:
+                for name, messages in exc.message_dict.items():
+                    errors.setdefault(name, messages)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs

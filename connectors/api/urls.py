@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from connectors.api.views import ConnectorViewSet
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # path converters: the viewsets' `lookup_value_converter = "uuid"`
 router.register("connectors", ConnectorViewSet, basename="connector")
 
 urlpatterns = router.urls

@@ -1,9 +1,10 @@
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from config.schema import can_answer
 from connectors import selectors, services
 from connectors.api.serializers import ConnectorSerializer
 from connectors.models import ConnectorInstance
@@ -16,6 +17,7 @@ class ConnectorFilter(django_filters.FilterSet):
         fields = ["unique_name", "provider", "environment", "mode", "is_active"]
 
 
+@extend_schema_view(destroy=extend_schema(extensions=can_answer(409)))  # in use by pay sessions
 class ConnectorViewSet(viewsets.ModelViewSet):
     """Pay Connector instances, as installed in the tenant's Twilio Console."""
 

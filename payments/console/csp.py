@@ -1,49 +1,30 @@
-"""The Content-Security-Policy of the console's pages, in one place.
+"""The console's framing policy, in one place, on top of the project's Content-Security-
+Policy (django-csp, config/settings/base.py: scripts and styles from this origin or with
+the request's nonce, `frame-ancestors` from PAYDESK_CSP_FRAME_ANCESTORS, 'none' by
+default, and `X-Frame-Options: DENY`).
 
-Every console page loads its script and style from this origin only (no inline script or
-style, so a nonce is never needed), and may be framed by nobody, except the embedded
-page, which the tenant's listed origins may frame (`frame-ancestors`); for that one,
-Django's `X-Frame-Options: DENY` is left off, since it cannot name origins and browsers
-that know CSP ignore it anyway.
-
-Merging with django-csp (a project-wide policy from its middleware): `apply` below is the
-only function to change. Its body becomes
-
-    if ancestors:
-        response._csp_replace = {"frame-ancestors": ancestors}   # what @csp_replace sets
-        response.xframe_options_exempt = True
-
-and POLICY goes (the project's policy is the same or stricter, plus nonces). Views keep
-calling `allow_framing_by(response, origins)` for their per-tenant origins, which a static
-decorator (`@csp_replace({...})`) cannot express.
+Console pages load their script and stylesheet from this origin only (no inline script
+or style), so they need no nonce. Every console page keeps the project's policy, except
+the embedded page: the tenant's listed origins may frame it. Those origins are per tenant
+and known only when the view has run, so the view sets them on its response
+(`allow_framing_by`), which is what django-csp's `@csp_replace` decorator does for a
+static list (config.security.allow_framing); and Django's `X-Frame-Options: DENY` is left
+off for it, since it cannot name origins and browsers that know CSP ignore it anyway.
 """
 
 from functools import wraps
 
-POLICY = {
-    "default-src": ["'self'"],
-    "script-src": ["'self'"],
-    "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
-    "connect-src": ["'self'"],
-    "object-src": ["'none'"],
-    "base-uri": ["'none'"],
-    "form-action": ["'self'"],
-    "frame-ancestors": ["'none'"],
-}
-
 
 def allow_framing_by(response, origins: list[str]):
-    """Let `origins` frame this response (none listed: nobody may)."""
+    """Let `origins` frame this response (none listed: the project's policy, nobody)."""
     response.console_frame_ancestors = list(origins)
     return response
 
 
 def apply(response) -> None:
     ancestors = getattr(response, "console_frame_ancestors", None) or []
-    policy = {**POLICY, "frame-ancestors": ancestors or ["'none'"]}
-    response["Content-Security-Policy"] = "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
     if ancestors:
+        response._csp_replace = {"frame-ancestors": ancestors}  # read by django-csp's middleware
         response.xframe_options_exempt = True
 
 

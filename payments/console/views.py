@@ -165,7 +165,18 @@ def _renewed(request, response, session):
     return response
 
 
+def _not_a_sign_of_life(request) -> None:
+    """A poll is the page's doing, not the agent's: it must not keep a signed-in session
+    alive past the idle limit (SESSION_COOKIE_AGE, renewed by every request that saves
+    the session, SESSION_SAVE_EVERY_REQUEST). Its session is not saved, so the server
+    keeps the expiry the agent's last own request set."""
+    if hasattr(request, "session"):
+        request.session.save = lambda must_create=False: None
+
+
 def _state(request, uuid):
+    if not request.console.embedded:
+        _not_a_sign_of_life(request)
     session = request.console.session(uuid)
     version = selectors.console_session_version(session=session)
     etag = f'"{version}"'

@@ -7,7 +7,8 @@ Keying in (the two modes of PaymentFlow.amount_entry):
 
 * units then cents: "12#" then "50#" is 12.50; the second entry counts cents, so "5#"
   is 12.05 and a bare "#" is 12.00. A KWD caller keys up to three digits of fils; a JPY
-  caller is asked once, in whole yen.
+  caller is asked once, in whole yen. A first entry with a star ("12*50#") is read as in
+  the other mode, and then no cents are asked: callers key amounts both ways.
 * one entry with * as the decimal point: "12*5#" is 12.50 (digits after the star are
   decimals, as written), "12#" is 12.00.
 """

@@ -6,3 +6,11 @@ class IvrConfig(AppConfig):
 
     name = "payments.ivr"
     label = "ivr"
+
+    def ready(self):
+        # The pay-session list's search box finds an IVR payment by the reference the
+        # caller keyed (plugged in from here: the pay-session app never imports this one).
+        from payments.ivr.selectors import pay_sessions_with_reference
+        from payments.sessions import extensions
+
+        extensions.register_admin_search("ivr-reference", pay_sessions_with_reference)

@@ -2,7 +2,7 @@
 take the unguessable token of a URL (the signature check that follows names the tenant)."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from payments.ivr.models import IvrPayment, PaymentFlow, PaymentReference
@@ -73,3 +73,12 @@ def ivr_action_result(*, payment: IvrPayment) -> str:
         .first()
     )
     return event.payload.get("Result", "") if event else ""
+
+
+def pay_sessions_with_reference(term: str):
+    """For the pay-session admin's search: a Q on PaySession selecting the sessions of IVR
+    payments of this reference (None when the term cannot be a reference). The admin
+    scopes the result to the user's tenants."""
+    if not term.isdigit() or len(term) > 32:
+        return None
+    return Q(pk__in=IvrPayment.objects.filter(reference__reference=term).values("pay_session_id"))

@@ -18,7 +18,8 @@ from connectors.models import ConnectorInstance
 from payments.ivr import twiml
 from payments.ivr.models import CARD_TYPES, IvrPayment, PaymentFlow, PaymentReference
 from payments.ivr.prompts import PROMPTS, placeholder_errors
-from payments.sessions import callbacks
+from payments.outbox import catalogue
+from payments.sessions import callbacks, outbox
 from payments.sessions.models import PayEvent, PaySession
 from payments.sessions.services import SessionRequest, pay_callback_record
 from tenants.models import Tenant
@@ -182,6 +183,7 @@ def ivr_payment_start(
         try:
             with transaction.atomic():
                 session.save()
+                outbox.record(session, catalogue.PAY_SESSION_CREATED)
                 payment = IvrPayment.objects.create(
                     tenant=flow.tenant,
                     flow=flow,

@@ -128,7 +128,11 @@ def amount(request: HttpRequest, token: str) -> HttpResponse:
     step, attempt, digits = request.GET.get("step"), _attempt(request), request.POST.get("Digits", "")
     bounds = {"minimum": flow.min_amount_minor, "maximum": flow.max_amount_minor}
     try:
-        if step == "units":
+        if step == "units" and "*" in digits:
+            # A caller who keys the amount in one go, star as the decimal point (12*50#), is
+            # understood in the two-entry flow as well.
+            value = amounts.parse_star_entry(digits, flow.currency)
+        elif step == "units":
             value = amounts.parse_whole_units(digits, flow.currency)
             if amounts.needs_minor_entry(flow.currency):
                 if value:  # the whole units alone may already be too much

@@ -10,11 +10,15 @@ class ReconciliationConfig(AppConfig):
     def ready(self):
         # What the pay-session API and admin show of reconciliation, plugged in from here
         # so that the pay-session app never imports this one.
-        from payments.reconciliation.admin.panel import reconciliation_panel
+        from payments.reconciliation.admin.panel import reconciliation_panel, reconciliation_state
         from payments.reconciliation.api.serializers import SessionReconciliationField
+        from payments.reconciliation.services import reconcile_soon
         from payments.sessions import extensions
 
         extensions.register_api_field("reconciliation", lambda: SessionReconciliationField(source="*", read_only=True))
         extensions.register_admin_panel(
             "reconciliation", title="Reconciliation with Stripe", label="Reconciliation", render=reconciliation_panel
         )
+        extensions.register_summary_line("reconciliation", label="Reconciliation", render=reconciliation_state)
+        # Payments get reconciled within seconds of their result, not at the next scheduled run.
+        extensions.register_result_listener(reconcile_soon)

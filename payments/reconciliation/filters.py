@@ -2,6 +2,7 @@
 
 import django_filters
 
+from config.filters import IsoDateTimeFilter
 from connectors.models import ConnectorInstance
 from payments.reconciliation.models import ReconciliationItem
 
@@ -14,8 +15,8 @@ class ReconciliationItemFilter(django_filters.FilterSet):
     reason = django_filters.MultipleChoiceFilter(choices=ReconciliationItem.REASONS)
     status = django_filters.ChoiceFilter(choices=[("open", "open"), ("resolved", "resolved")], method="filter_status")
     session = django_filters.UUIDFilter(field_name="session__uuid")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = ReconciliationItem

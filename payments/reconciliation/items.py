@@ -13,11 +13,22 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from connectors.models import ConnectorInstance
+from connectors.models import ConnectorInstance, stripe_dashboard_url  # noqa: F401 - re-exported
+from payments.reconciliation import outbox
 from payments.reconciliation.models import ReconciliationItem, State
 
 # What makes two sightings "the same difference" (fees, payouts and timestamps do not).
-_FINGERPRINT_KEYS = ("amount", "amount_minor", "currency", "status", "result", "amount_refunded", "disputes", "code")
+_FINGERPRINT_KEYS = (
+    "amount",
+    "amount_minor",
+    "currency",
+    "status",
+    "result",
+    "amount_refunded",
+    "disputes",
+    "code",
+    "missing_refunds",
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ def items_sync(
             .order_by("pk")
         }
         create, update = [], []
+        opened, closed = [], []  # told to partners (payments.outbox), in this transaction
         for key, diff in wanted.items():
             item = existing.get(key)
             fingerprint = diff.fingerprint()
@@ -66,6 +78,7 @@ def items_sync(
                 item.resolved_at, item.resolved_by, item.resolution_note = None, None, ""
                 item.opened_at = now
                 counts["reopened"] += 1
+                opened.append(item)
             if item.resolved_at is None:
                 item.detail, item.stripe_object_id = diff.detail[:500], diff.stripe_object_id
                 item.paydesk_data, item.stripe_data, item.fingerprint = diff.paydesk_data, diff.stripe_data, fingerprint
@@ -77,13 +90,21 @@ def items_sync(
                 item.resolved_at = now
                 item.resolution_note = "Closed automatically: Stripe and Paydesk agree again."
                 update.append(item)
+                closed.append(item)
                 counts["closed"] += 1
         if create:
             try:
                 with transaction.atomic():
                     ReconciliationItem.objects.bulk_create(create)
-            except IntegrityError:  # a concurrent run opened the same item: it stands
-                ReconciliationItem.objects.bulk_create(create, ignore_conflicts=True)
+                opened.extend(create)
+            except IntegrityError:  # a concurrent run opened some of the same items: they stand, with their events
+                for item in create:
+                    try:
+                        with transaction.atomic():
+                            item.save(force_insert=True)
+                    except IntegrityError:
+                        continue
+                    opened.append(item)
         if update:
             ReconciliationItem.objects.bulk_update(
                 update,
@@ -101,6 +122,7 @@ def items_sync(
                     "resolution_note",
                 ],
             )
+        outbox.record(opened=opened, resolved=closed)
     return counts
 
 
@@ -125,30 +147,8 @@ SESSION_REASONS = {
     State.AMOUNT_MISMATCH,
     State.CURRENCY_MISMATCH,
     State.MISSING_IN_STRIPE,
-    State.REFUNDED,
+    State.REFUND_MISSING_IN_STRIPE,
     State.DISPUTED,
+    State.REFUNDED,  # legacy items (models.LEGACY_REASONS): listed so that a run closes them
 }
 CHARGE_REASONS = {State.STRIPE_ONLY}
-
-
-_DASHBOARD_PATHS = {
-    "pi_": "payments",
-    "ch_": "payments",
-    "py_": "payments",
-    "re_": "refunds",
-    "dp_": "disputes",
-    "du_": "disputes",
-    "po_": "payouts",
-    "cus_": "customers",
-}
-
-
-def stripe_dashboard_url(*, mode: str, object_id: str) -> str:
-    """The object in the Stripe dashboard; test-mode objects live under /test/."""
-    if not object_id:
-        return ""
-    base = "https://dashboard.stripe.com/" + ("test/" if mode != "live" else "")
-    path = next((p for prefix, p in _DASHBOARD_PATHS.items() if object_id.startswith(prefix)), None)
-    if path is None:
-        return f"{base}search?query={object_id}"
-    return f"{base}{path}/{object_id}"

@@ -3,7 +3,10 @@ check a tokenization's token or customer once).
 
 A charge session is found by its confirmation code (pi_ → the PaymentIntent's charge,
 ch_/py_ → the charge), else by the `Paydesk <uuid>` reference its charge carries; amount
-and currency are compared in minor units; then refunds and disputes. A session is judged
+and currency are compared in minor units; then refunds and disputes. The session's
+refunds in Paydesk are brought in line with the charge's refunds in Stripe first (a
+refund made in Stripe's dashboard is recorded, marked as made outside Paydesk); a refund
+Paydesk recorded that Stripe lacks is a difference. A session is judged
 missing only once a complete sync began after it ended (plus a grace period); before
 that it is pending. Succeeded charges that carry a Paydesk reference and match no
 session are Stripe-only: the payments whose callbacks were lost. The session they name
@@ -16,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from connectors.models import ConnectorInstance
+from core.money import to_major_string
 from payments.reconciliation.items import SESSION_REASONS, Difference, items_sync
 from payments.reconciliation.models import (
     DIFFERENCES,
@@ -31,11 +35,22 @@ from payments.reconciliation.models import (
     StripePaymentIntent,
     StripeRefund,
 )
+from payments.refunds.models import Refund
+from payments.refunds.selectors import refunds_by_session
+from payments.refunds.services import StripeRefundFacts, refunds_follow_up_soon, refunds_record_from_stripe
 from payments.sessions.models import PaySession
 
 BATCH = 500
 # States whose record names the charge that accounts for the session's payment.
-LINKED = [State.MATCHED, State.AMOUNT_MISMATCH, State.CURRENCY_MISMATCH, State.REFUNDED, State.DISPUTED]
+LINKED = [
+    State.MATCHED,
+    State.AMOUNT_MISMATCH,
+    State.CURRENCY_MISMATCH,
+    State.REFUNDED,
+    State.PARTIALLY_REFUNDED,
+    State.REFUND_MISSING_IN_STRIPE,
+    State.DISPUTED,
+]
 TokenLookup = Callable[[str], dict | None]
 
 
@@ -57,6 +72,7 @@ class Verdict:
     stripe_object_id: str = ""
     amount_refunded: int = 0
     disputes: list = field(default_factory=list)
+    missing_refunds: list = field(default_factory=list)  # Paydesk's refunds Stripe lacks
 
 
 @dataclass
@@ -68,6 +84,7 @@ class Batch:
     by_ref: dict = field(default_factory=lambda: defaultdict(list))
     intents: dict = field(default_factory=dict)
     refunded: dict = field(default_factory=dict)
+    refunds: dict = field(default_factory=lambda: defaultdict(list))  # charge id → its refunds, any status
     disputes: dict = field(default_factory=lambda: defaultdict(list))
     txns: dict = field(default_factory=dict)
 
@@ -92,12 +109,10 @@ class Batch:
             if charge.paydesk_ref:
                 batch.by_ref[charge.paydesk_ref].append(charge)
         ids = list(batch.charges)
-        batch.refunded = dict(
-            StripeRefund.objects.filter(connector=connector, charge_id__in=ids, status="succeeded")
-            .values("charge_id")
-            .annotate(total=Sum("amount"))
-            .values_list("charge_id", "total")
-        )
+        for refund in StripeRefund.objects.filter(connector=connector, charge_id__in=ids).order_by("created", "pk"):
+            batch.refunds[refund.charge_id].append(refund)
+            if refund.status == "succeeded":
+                batch.refunded[refund.charge_id] = batch.refunded.get(refund.charge_id, 0) + refund.amount
         for dispute in StripeDispute.objects.filter(connector=connector, charge_id__in=ids).order_by("created"):
             batch.disputes[dispute.charge_id].append(dispute)
         txn_ids = [c.balance_transaction_id for c in batch.charges.values() if c.balance_transaction_id]
@@ -161,11 +176,92 @@ def _judge_charge(session: PaySession, batch: Batch, judgeable: bool) -> Verdict
             f"Dispute {last.stripe_id}: {last.reason or '—'}, {last.status}.",
         )
     elif refunded:
-        verdict.state = State.REFUNDED
+        full = refunded >= charge.amount
+        verdict.state = State.REFUNDED if full else State.PARTIALLY_REFUNDED
         verdict.detail = (
-            f"{'Fully' if refunded >= charge.amount else 'Partly'} refunded: {refunded} of {charge.amount}."
+            f"{'Fully' if full else 'Partly'} refunded: {_major(refunded, charge.currency)} "
+            f"of {_major(charge.amount, charge.currency)}."
         )
     return verdict
+
+
+def _major(amount_minor: int, currency: str) -> str:
+    return f"{to_major_string(amount_minor, currency)} {currency}"
+
+
+# States after which Paydesk's refunds are compared with Stripe's (the charge is the session's).
+_REFUNDS_JUDGED = {State.MATCHED, State.REFUNDED, State.PARTIALLY_REFUNDED, State.DISPUTED}
+
+
+def _facts(refund: StripeRefund) -> StripeRefundFacts:
+    return StripeRefundFacts(
+        stripe_id=refund.stripe_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status,
+        created=refund.created,
+        observed_at=refund.observed_at,
+        reason=refund.reason,
+        failure_reason=refund.failure_reason,
+        paydesk_refund=refund.paydesk_refund,
+    )
+
+
+def refunds_align(connector: ConnectorInstance, verdicts: list[tuple[PaySession, "Verdict"]], batch: Batch) -> None:
+    """Bring each session's refunds in Paydesk in line with its charge's refunds in Stripe,
+    and ask Stripe again at once about pending ones when Stripe's charge says more was
+    refunded than Paydesk knows (a `charge.refunded` event carries no refund object)."""
+    follow_up = []
+    for session, verdict in verdicts:
+        charge = verdict.charge
+        if charge is None or verdict.state not in LINKED:
+            continue
+        mirrored = batch.refunds.get(charge.stripe_id, [])
+        if mirrored:
+            refunds_record_from_stripe(session=session, facts=[_facts(r) for r in mirrored])
+        if charge.amount_refunded > batch.refunded.get(charge.stripe_id, 0):
+            follow_up.append(session.pk)
+    if follow_up:
+        refunds_follow_up_soon(tenant_id=connector.tenant_id, session_ids=follow_up)
+
+
+def judge_refunds(
+    connector: ConnectorInstance, verdicts: list[tuple[PaySession, "Verdict"]], cutoff: datetime | None
+) -> None:
+    """A refund Paydesk recorded as made in Stripe (it has Stripe's id, and is pending or
+    succeeded) that the mirror lacks, once a complete sync began after it was asked (plus
+    the grace period), is a difference: the session's state says so."""
+    judged = [(s, v) for s, v in verdicts if v.charge is not None and v.state in _REFUNDS_JUDGED]
+    if not judged or cutoff is None:
+        return
+    ours = refunds_by_session(tenant_id=connector.tenant_id, session_ids=[s.pk for s, _ in judged])
+    expected = {
+        r.stripe_refund_id: r
+        for refunds in ours.values()
+        for r in refunds
+        if r.stripe_refund_id and r.status in Refund.HOLDING and r.created_at <= cutoff
+    }
+    if not expected:
+        return
+    known = set(
+        StripeRefund.objects.filter(connector=connector, stripe_id__in=list(expected)).values_list(
+            "stripe_id", flat=True
+        )
+    )
+    for session, verdict in judged:
+        missing = [
+            r for r in ours.get(session.pk, []) if r.stripe_refund_id in expected and r.stripe_refund_id not in known
+        ]
+        if not missing:
+            continue
+        first = missing[0]
+        verdict.state = State.REFUND_MISSING_IN_STRIPE
+        verdict.missing_refunds = missing
+        verdict.detail = (
+            f"Stripe has no refund {first.stripe_refund_id} ({_major(first.amount_minor, first.currency)}, "
+            f"{first.status} in Paydesk, asked {first.created_at:%Y-%m-%d %H:%M} UTC)"
+            + (f" and {len(missing) - 1} more." if len(missing) > 1 else ".")
+        )
 
 
 def _judge_tokenization(session: PaySession, lookup: TokenLookup, judgeable: bool) -> Verdict:
@@ -202,7 +298,8 @@ def _judge(session, batch, lookup, judgeable) -> Verdict | None:
     return _judge_charge(session, batch, judgeable)
 
 
-def paydesk_side(session: PaySession) -> dict:
+def paydesk_side(session: PaySession, verdict: Verdict | None = None) -> dict:
+    missing = verdict.missing_refunds if verdict else []
     return {
         "session": str(session.uuid),
         "status": session.status,
@@ -213,6 +310,22 @@ def paydesk_side(session: PaySession) -> dict:
         "payment_token": session.payment_token,
         "profile_id": session.profile_id,
         "completed_at": session.completed_at.isoformat() if session.completed_at else None,
+        **(
+            {
+                "missing_refunds": [
+                    {
+                        "refund": str(r.uuid),
+                        "stripe_refund_id": r.stripe_refund_id,
+                        "amount_minor": r.amount_minor,
+                        "currency": r.currency,
+                        "status": r.status,
+                    }
+                    for r in missing
+                ]
+            }
+            if missing
+            else {}
+        ),
     }
 
 
@@ -315,12 +428,16 @@ def match_sessions(
             break
         last_pk = chunk[-1].pk
         batch = Batch.load(connector, chunk)
-        records, seen = [], []
+        verdicts = []
         for session in chunk:
             ended = session.completed_at or session.updated_at
             verdict = _judge(session, batch, token_lookup, cutoff is not None and ended <= cutoff)
-            if verdict is None:
-                continue
+            if verdict is not None:
+                verdicts.append((session, verdict))
+        refunds_align(connector, verdicts, batch)
+        judge_refunds(connector, verdicts, cutoff)
+        records, seen = [], []
+        for session, verdict in verdicts:
             states[verdict.state] += 1
             record = record_for(session, verdict, batch, now)
             records.append(record)
@@ -333,7 +450,7 @@ def match_sessions(
                         session.pk,
                         verdict.stripe_object_id or record.charge_id,
                         verdict.detail,
-                        paydesk_side(session),
+                        paydesk_side(session, verdict),
                         stripe_side(verdict.charge, verdict, txn),
                     )
                 )

@@ -27,6 +27,7 @@ from payments.reconciliation.models import (
     StripePayout,
     StripeRefund,
 )
+from payments.refunds.services import paydesk_refund_of
 
 MODELS = {
     "charge": StripeCharge,
@@ -58,6 +59,7 @@ _STICKY = (
     "balance_transaction_id",
     "description",
     "paydesk_ref",
+    "paydesk_refund",
     "payout_id",
     "transactions_linked_at",
     "available_on",
@@ -120,9 +122,12 @@ def fields_of(kind: str, obj: dict) -> dict:
             "amount": int(obj.get("amount") or 0),
             "currency": _currency(obj.get("currency")),
             "status": str(obj.get("status") or ""),
+            "reason": str(obj.get("reason") or "")[:32],
+            "failure_reason": str(obj.get("failure_reason") or "")[:100],
             "charge_id": id_of(obj.get("charge")),
             "payment_intent_id": id_of(obj.get("payment_intent")),
             "balance_transaction_id": id_of(obj.get("balance_transaction")),
+            "paydesk_refund": paydesk_refund_of(obj.get("metadata") or {}),
         }
     if kind == "dispute":
         return common | {

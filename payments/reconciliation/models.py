@@ -85,9 +85,14 @@ class StripeRefund(MirrorRow):
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=32)
+    reason = models.CharField(max_length=32, blank=True)
+    failure_reason = models.CharField(max_length=100, blank=True)
     charge_id = models.CharField(max_length=255, blank=True)
     payment_intent_id = models.CharField(max_length=255, blank=True)
     balance_transaction_id = models.CharField(max_length=255, blank=True)
+    paydesk_refund = models.UUIDField(
+        null=True, blank=True, help_text="The Paydesk refund its metadata names (made through Paydesk)."
+    )
 
     class Meta:
         ordering = ["-created", "-id"]
@@ -215,6 +220,7 @@ class StripeWebhookEvent(models.Model):
         QUEUED = "queued"
         APPLIED = "applied"
         IGNORED = "ignored"
+        MALFORMED = "malformed"  # signed, but no usable event: kept for inspection, never applied
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")
     connector = models.ForeignKey(ConnectorInstance, on_delete=models.PROTECT, related_name="+")
@@ -226,6 +232,7 @@ class StripeWebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.QUEUED)
+    problem = models.CharField(max_length=500, blank=True, help_text="Why a malformed event could not be used.")
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -248,22 +255,30 @@ class State(models.TextChoices):
     AMOUNT_MISMATCH = "amount_mismatch", "amount mismatch"
     CURRENCY_MISMATCH = "currency_mismatch", "currency mismatch"
     MISSING_IN_STRIPE = "missing_in_stripe", "missing in Stripe"
-    REFUNDED = "refunded"
+    REFUNDED = "refunded", "refunded (fully)"
+    PARTIALLY_REFUNDED = "partially_refunded", "partially refunded"
+    REFUND_MISSING_IN_STRIPE = "refund_missing_in_stripe", "refund missing in Stripe"
     DISPUTED = "disputed"
     STRIPE_ONLY = "stripe_only", "only in Stripe"
 
 
-# States that are a difference finance must see: each opens an exception item.
+# States that are a difference finance must see: each opens an exception item. A refund
+# is not one: Paydesk records every refund, those made in Stripe's dashboard included
+# (payments.refunds), so a refunded session agrees with Stripe; a refund Paydesk
+# recorded that Stripe lacks is.
 DIFFERENCES = frozenset(
     {
         State.AMOUNT_MISMATCH,
         State.CURRENCY_MISMATCH,
         State.MISSING_IN_STRIPE,
-        State.REFUNDED,
+        State.REFUND_MISSING_IN_STRIPE,
         State.DISPUTED,
         State.STRIPE_ONLY,
     }
 )
+# Items opened before refunds were recorded in Paydesk had the reason "refunded"; it stays
+# a valid reason so those items still read, and each closes at its session's next check.
+LEGACY_REASONS = frozenset({State.REFUNDED})
 
 
 class SessionReconciliation(models.Model):
@@ -303,7 +318,7 @@ class ReconciliationItem(models.Model):
     since is opened again.
     """
 
-    REASONS = [(s.value, s.label) for s in State if s in DIFFERENCES]
+    REASONS = [(s.value, s.label) for s in State if s in DIFFERENCES | LEGACY_REASONS]
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+")

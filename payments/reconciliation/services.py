@@ -1,7 +1,7 @@
 """Every write of the reconciliation app: a connector's sync and matching run, stored
 webhook events and their application, and a person resolving an exception item."""
 
-import json
+import hashlib
 import logging
 import math
 import time
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,8 +19,9 @@ from connectors import stripe as edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from connectors.services import connector_stripe_webhook_secret
+from core import safejson
 from core.cardsafe import mask_card_numbers, tripwire_fired
-from payments.reconciliation import matching, stripe_only, sync
+from payments.reconciliation import matching, outbox, stripe_only, sync
 from payments.reconciliation.mirror import MODELS, mirror_upsert
 from payments.reconciliation.models import ReconciliationItem, StripeWebhookEvent
 from tenants.services import Actor, audit_record
@@ -118,6 +120,44 @@ def connectors_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
     return due
 
 
+# "Reconcile soon": right after payments get their result, their connectors are reconciled
+# within seconds, not at the next scheduled run, so a session shows `matched` while the
+# call is still fresh in mind (webhooks, when Stripe can reach Paydesk, do it too). One
+# queued run per connector at a time: a burst of results makes one run, and a result
+# arriving once that run has started queues the next.
+SOON_FLAG = "paydesk:reconcile-soon:{}"
+SOON_FLAG_SECONDS = 300  # a lost task frees its connector's flag after this long
+SOON_DELAY_SECONDS = 2  # the results of a few seconds go into one run (ignored in-process)
+SOON_STATUSES = frozenset({"succeeded", "failed"})
+
+
+def reconcile_soon(results) -> None:
+    """A result listener (payments.sessions.extensions): queue a run for each connector
+    that had a payment's result, unless one is already queued."""
+    if not settings.PAYDESK_RECONCILIATION_AFTER_RESULT:
+        return
+    from payments.reconciliation.tasks import reconcile_after_results
+
+    for tenant_id, connector_id in sorted(
+        {(r.tenant_id, r.connector_id) for r in results if r.status in SOON_STATUSES}
+    ):
+        try:
+            queued = not cache.add(SOON_FLAG.format(connector_id), 1, timeout=SOON_FLAG_SECONDS)
+        except Exception:
+            logger.warning("cache unavailable; reconciling connector %s soon regardless", connector_id)
+            queued = False
+        if not queued:
+            reconcile_after_results.apply_async((tenant_id, connector_id), countdown=SOON_DELAY_SECONDS)
+
+
+def reconcile_soon_started(*, connector_id: int) -> None:
+    """The queued run starts: results from now on queue another."""
+    try:
+        cache.delete(SOON_FLAG.format(connector_id))
+    except Exception:
+        logger.warning("cache unavailable while reconciling connector %s", connector_id)
+
+
 def reconcile_request(*, connector: ConnectorInstance, actor: Actor) -> None:
     """ "Reconcile now": an audited request, run by a worker after the commit."""
     from payments.reconciliation.tasks import sync_connector
@@ -141,27 +181,93 @@ def _scrub(value, hits: list[int]):
     return value
 
 
+# What a stored event needs; a signed body without it is kept as `malformed` (below).
+_LATEST_UNIX_TIME = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())
+# Stripe events nest about ten levels; far more is not an event.
+_EVENT_MAX_DEPTH = 64
+
+
+class MalformedEvent(ValidationError):
+    """A correctly signed body that is not a usable Stripe event. It has been stored."""
+
+
+def _event_problem(event) -> str:
+    if not isinstance(event, dict):
+        return f"The event is a JSON {type(event).__name__}, not an object."
+    problems = []
+    event_id, created, type_ = event.get("id"), event.get("created"), event.get("type")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        problems.append("id: missing, or not a string of 1 to 255 characters")
+    if type(created) is not int or not 0 <= created <= _LATEST_UNIX_TIME:
+        problems.append(f"created: {created!r} is not a Unix time")
+    if not isinstance(type_, str) or len(type_) > 100:
+        problems.append("type: missing, or not a string of at most 100 characters")
+    return "; ".join(problems)
+
+
+def _store_malformed(*, connector: ConnectorInstance, payload: bytes, event, problem: str) -> StripeWebhookEvent:
+    """Keep a signed but unusable body for inspection (never applied): the parsed JSON, or
+    the text when it does not parse, card numbers masked either way. One row per body."""
+    hits = [0]
+    if event is None:
+        text = payload.decode("utf-8", errors="replace").replace("\x00", "\\u0000")
+        event = {"unparsed": text}
+    clean = _scrub(event, hits)
+    if hits[0]:
+        tripwire_fired(count=hits[0], source="malformed stripe event")
+    type_ = event.get("type") if isinstance(event, dict) else None
+    row = StripeWebhookEvent(
+        tenant_id=connector.tenant_id,
+        connector=connector,
+        event_id=f"malformed:{hashlib.sha256(payload).hexdigest()}",
+        type=type_[:100] if isinstance(type_, str) else "",
+        livemode=bool(event.get("livemode")) if isinstance(event, dict) else False,
+        payload=clean,
+        stripe_created=timezone.now(),
+        outcome=StripeWebhookEvent.Outcome.MALFORMED,
+        problem=problem[:500],
+        processed_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:  # the same body again
+        row = StripeWebhookEvent.objects.get(connector=connector, event_id=row.event_id)
+    logger.warning("stripe event for connector %s stored as malformed (row %s): %s", connector.pk, row.pk, problem)
+    return row
+
+
 def stripe_webhook_record(
     *, connector: ConnectorInstance, payload: bytes, signature: str
 ) -> tuple[StripeWebhookEvent, bool]:
     """Verify an event with this connector's signing secret and store it (once per event
     id); it is applied by a task after the commit. Returns (event, created).
-    Raises edge.SignatureInvalid, or ValidationError for an event of the other mode."""
-    event = edge.construct_event(payload, signature, connector_stripe_webhook_secret(connector=connector))
+    Raises edge.SignatureInvalid (nothing stored), MalformedEvent for a signed body that
+    is no usable event (stored as `malformed`, never applied), or ValidationError for an
+    event of the other mode (nothing stored)."""
+    edge.verify_webhook(payload, signature, connector_stripe_webhook_secret(connector=connector))
+    try:
+        event = safejson.loads(payload, max_depth=_EVENT_MAX_DEPTH)
+        problem = _event_problem(event)
+    except safejson.UnsafeJSON as exc:
+        event, problem = None, str(exc)
+    if problem:
+        row = _store_malformed(connector=connector, payload=payload, event=event, problem=problem)
+        raise MalformedEvent(f"Not a usable Stripe event ({problem}); stored for inspection as {row.event_id}.")
     if bool(event.get("livemode")) != (connector.mode == ConnectorInstance.Mode.LIVE):
         raise ValidationError("The event's mode (live/test) is not this connector's.")
     hits = [0]
-    clean = _scrub(json.loads(json.dumps(event, default=str)), hits)
+    clean = _scrub(event, hits)
     if hits[0]:
-        tripwire_fired(count=hits[0], source=f"stripe event {event.get('id')}")
+        tripwire_fired(count=hits[0], source=f"stripe event {event['id']}")
     row = StripeWebhookEvent(
         tenant_id=connector.tenant_id,
         connector=connector,
-        event_id=str(event["id"])[:255],
-        type=str(event.get("type") or "")[:100],
+        event_id=event["id"],
+        type=event["type"],
         livemode=bool(event.get("livemode")),
         payload=clean,
-        stripe_created=datetime.fromtimestamp(int(event.get("created") or time.time()), tz=UTC),
+        stripe_created=datetime.fromtimestamp(event["created"], tz=UTC),
     )
     try:
         with transaction.atomic():
@@ -226,6 +332,7 @@ def reconciliation_item_resolve(*, item: ReconciliationItem, note: str, actor: A
             target=item,
             changes={"reason": item.reason, "subject": item.subject, "note": note[:500]},
         )
+        outbox.record(opened=[], resolved=[item])
     item.refresh_from_db()
     return item
 

@@ -1,9 +1,13 @@
 """Thin Celery tasks: ids in, one service call each."""
 
+import logging
+
 from celery import shared_task
 
 from connectors.models import ConnectorInstance
 from payments.reconciliation import services, sync
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -39,6 +43,24 @@ def sync_connector(self, tenant_id: int, connector_id: int, mode: str = sync.INC
     if not result.complete:  # out of time: continue in a fresh task from the cursors
         sync_connector.apply_async((tenant_id, connector_id, mode, full))
     return result.as_dict()
+
+
+@shared_task(acks_late=True)
+def reconcile_after_results(tenant_id: int, connector_id: int) -> dict:
+    """Queued by services.reconcile_soon when payments got their result. Best effort: the
+    schedule is the safety net, so a busy connector or an unavailable Stripe only logs
+    (this may run inside the request that delivered the result, when tasks are in-process)."""
+    services.reconcile_soon_started(connector_id=connector_id)
+    connector = ConnectorInstance.objects.filter(pk=connector_id, tenant_id=tenant_id).select_related("tenant").first()
+    if connector is None or not connector.is_active:
+        return {"skipped": "no such active connector in this tenant"}
+    try:
+        return services.connector_reconcile(
+            connector=connector, budget_seconds=services.task_budget_seconds()
+        ).as_dict()
+    except (sync.SyncBusy, services.TransientStripeError) as exc:
+        logger.info("reconciling connector %s after results skipped: %s", connector_id, exc)
+        return {"skipped": str(exc)}
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=60, max_retries=8)

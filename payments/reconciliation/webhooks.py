@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from config.api import error_body
 from connectors import stripe as edge
 from payments.reconciliation import selectors, services
 
@@ -20,14 +21,21 @@ logger = logging.getLogger(__name__)
 def stripe_webhook(request: HttpRequest, connector_id) -> JsonResponse:
     connector = selectors.connector_for_webhook(uuid=connector_id)
     if connector is None:
-        return JsonResponse({"error": "unknown endpoint"}, status=404)
+        return _refusal(404, "not_found", "Unknown webhook endpoint.")
     try:
         event, created = services.stripe_webhook_record(
             connector=connector, payload=request.body, signature=request.headers.get("Stripe-Signature", "")
         )
     except edge.SignatureInvalid as exc:
         logger.warning("stripe event for connector %s refused: %s", connector.pk, exc.message)
-        return JsonResponse({"error": "invalid signature"}, status=400)
+        return _refusal(400, "invalid_signature", "Invalid Stripe-Signature.")
+    except services.MalformedEvent as exc:
+        return _refusal(400, "malformed_event", "; ".join(exc.messages))
     except ValidationError as exc:
-        return JsonResponse({"error": "; ".join(exc.messages)}, status=400)
+        return _refusal(400, "invalid", "; ".join(exc.messages))
     return JsonResponse({"received": True, "duplicate": not created, "status": event.outcome})
+
+
+def _refusal(status: int, code: str, message: str) -> JsonResponse:
+    """The API's error envelope (config/api.py), which Stripe shows in its delivery log."""
+    return JsonResponse(error_body(code=code, message=message), status=status)

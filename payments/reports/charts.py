@@ -2,31 +2,45 @@
 value is escaped (format_html), each mark carries a <title> (the browser's tooltip),
 and each chart comes with its numbers as a table for screen readers and copying."""
 
+import math
+
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 760, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 38
+LEFT, RIGHT, TOP, BOTTOM = 84, 12, 14, 38
 BAR = "#417690"
 LINE = "#2f8f4e"
 FAIL = "#ba2121"
 
 
-def _axis(max_value: float, fmt) -> SafeString:
-    """Four horizontal grid lines with labels, from 0 to max_value."""
+def nice_ticks(max_value: float, count: int = 4) -> list[float]:
+    """Round axis ticks from 0 that reach max_value: steps of 1, 2, 2.5 or 5 times a power
+    of ten, so a reader sees 0, 50, 100, 150, 200 rather than 54.31, 108.62…"""
+    if max_value <= 0:
+        return [0.0, 1.0]
+    raw = max_value / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    return [i * step for i in range(math.ceil(max_value / step - 1e-9) + 1)]
+
+
+def _axis(ticks: list[float], fmt) -> SafeString:
+    """A grid line with its label at each tick, from 0 to the last tick (the top)."""
     plot_h = HEIGHT - TOP - BOTTOM
+    top = ticks[-1] or 1
     lines = []
-    for i in range(5):
-        y = TOP + plot_h - plot_h * i / 4
+    for tick in ticks:
+        y = TOP + plot_h - plot_h * tick / top
         lines.append(
             format_html(
                 '<line x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/>'
-                '<text x="{}" y="{}" text-anchor="end" font-size="11" fill="#666">{}</text>',
+                '<text x="{}" y="{}" text-anchor="end" font-size="12" fill="#555">{}</text>',
                 LEFT,
                 WIDTH - RIGHT,
                 LEFT - 6,
                 round(y + 4, 1),
-                fmt(max_value * i / 4),
+                fmt(tick),
                 y=round(y, 1),
             )
         )
@@ -37,7 +51,7 @@ def _x_labels(labels: list[str], step_px: float) -> SafeString:
     every = max(1, int(60 // max(step_px, 1)) + 1)
     return format_html_join(
         "",
-        '<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="#666">{}</text>',
+        '<text x="{}" y="{}" text-anchor="middle" font-size="12" fill="#555">{}</text>',
         (
             (round(LEFT + step_px * (i + 0.5), 1), HEIGHT - BOTTOM + 16, label)
             for i, label in enumerate(labels)
@@ -49,7 +63,7 @@ def _x_labels(labels: list[str], step_px: float) -> SafeString:
 def _svg(title: str, body: SafeString, height: int = HEIGHT) -> SafeString:
     return format_html(
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" '
-        'aria-label="{t}" style="max-width:{w}px;font-family:sans-serif"><title>{t}</title>{b}</svg>',
+        'aria-label="{t}" class="chart" font-family="sans-serif"><title>{t}</title>{b}</svg>',
         w=WIDTH,
         h=height,
         t=title,
@@ -58,10 +72,12 @@ def _svg(title: str, body: SafeString, height: int = HEIGHT) -> SafeString:
 
 
 def bar_chart(points: list[tuple[str, float, str]], *, title: str, fmt=str) -> SafeString:
-    """Vertical bars: (label, value, tooltip) per bar, e.g. a day's volume."""
+    """Vertical bars: (label, value, tooltip) per bar, e.g. a day's volume; `fmt` labels
+    the axis ticks (with the currency)."""
     if not points:
         return format_html("<p>{}</p>", "No data.")
-    top = max(v for _, v, _ in points) or 1
+    ticks = nice_ticks(max(v for _, v, _ in points))
+    top = ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / len(points)
     bars = format_html_join(
@@ -79,7 +95,7 @@ def bar_chart(points: list[tuple[str, float, str]], *, title: str, fmt=str) -> S
         ),
     )
     labels = _x_labels([label for label, _, _ in points], step)
-    return _svg(title, format_html("{}{}{}", _axis(top, fmt), bars, labels))
+    return _svg(title, format_html("{}{}{}", _axis(ticks, fmt), bars, labels))
 
 
 def line_chart(points: list[tuple[str, float | None, str]], *, title: str) -> SafeString:
@@ -106,7 +122,7 @@ def line_chart(points: list[tuple[str, float | None, str]], *, title: str) -> Sa
         ((" ".join(s),) for s in segments),
     )
     marks = format_html_join("", '<circle cx="{}" cy="{}" r="3" fill="' + LINE + '"><title>{}</title></circle>', dots)
-    axis = _axis(1, lambda v: f"{v:.0%}")
+    axis = _axis([0, 0.25, 0.5, 0.75, 1], lambda v: f"{v:.0%}")
     return _svg(title, format_html("{}{}{}{}", axis, lines, marks, _x_labels([p[0] for p in points], step)))
 
 
@@ -115,17 +131,17 @@ def hbar_chart(items: list[tuple[str, int]], *, title: str, color: str = FAIL) -
     if not items:
         return format_html("<p>{}</p>", "None.")
     top = max(n for _, n in items) or 1
-    label_w, row_h = 210, 24
+    label_w, row_h = 250, 30
     height = TOP + row_h * len(items) + 8
     rows = format_html_join(
         "",
-        '<text x="{}" y="{}" text-anchor="end" font-size="12">{}</text>'
-        '<rect x="{}" y="{}" width="{}" height="16" fill="' + color + '"><title>{}: {}</title></rect>'
-        '<text x="{}" y="{}" font-size="12">{}</text>',
+        '<text x="{}" y="{}" text-anchor="end" font-size="15">{}</text>'
+        '<rect x="{}" y="{}" width="{}" height="20" fill="' + color + '"><title>{}: {}</title></rect>'
+        '<text x="{}" y="{}" font-size="15">{}</text>',
         (
             (
                 label_w - 8,
-                TOP + row_h * i + 12,
+                TOP + row_h * i + 15,
                 label,
                 label_w,
                 TOP + row_h * i,
@@ -133,7 +149,7 @@ def hbar_chart(items: list[tuple[str, int]], *, title: str, color: str = FAIL) -
                 label,
                 n,
                 round(label_w + (WIDTH - label_w - 60) * n / top + 6, 1),
-                TOP + row_h * i + 12,
+                TOP + row_h * i + 15,
                 n,
             )
             for i, (label, n) in enumerate(items)

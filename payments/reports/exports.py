@@ -1,4 +1,7 @@
-"""The payments export: one row per pay session, enriched from the Stripe mirror.
+"""The payments export: one row per pay session, enriched from the Stripe mirror, then one
+per succeeded refund, dated when Stripe made it (row type "refund": the session's columns,
+the refund's amount in "Amount refunded", its Stripe id in "Stripe refund"). A payment
+row carries no refund, so every column's total counts each amount once, on its own day.
 
 Rows come from selectors.payment_rows (one streamed query) and are shaped here, once per
 format: text for CSV, typed values for XLSX. Every column is computed, then the picked
@@ -52,6 +55,9 @@ COLUMNS = [
     Column("payout_date", "Payout date", DATE, 11),
     Column("reconciliation_state", "Reconciliation", CODE, 16),
     Column("description", "Description", width=40),
+    # Added with refunds, last so that the columns before keep their places.
+    Column("row_type", "Row", CODE, 8),
+    Column("refund_id", "Stripe refund", width=30),
 ]
 COLUMN_KEYS = [c.key for c in COLUMNS]
 MONEY_KEYS = [c.key for c in COLUMNS if c.kind == MONEY]
@@ -83,12 +89,14 @@ def _csv(r) -> tuple:
         net,
         settlement,
         refunded,
-        charge_currency,
+        refund_currency,
         dispute,
         payout_id,
         payout_date,
         state,
         description,
+        row_type,
+        refund_id,
     ) = r
     return (
         day,
@@ -112,13 +120,15 @@ def _csv(r) -> tuple:
         "" if fee is None else money_text(fee, settlement),
         "" if net is None else money_text(net, settlement),
         settlement,
-        "" if refunded is None else money_text(refunded, charge_currency),
-        charge_currency,
+        "" if refunded is None else money_text(refunded, refund_currency),
+        refund_currency,
         dispute,
         payout_id,
         payout_date,
         state,
         description,
+        row_type,
+        refund_id,
     )
 
 
@@ -146,12 +156,14 @@ def _xlsx(r) -> tuple:
         net,
         settlement,
         refunded,
-        charge_currency,
+        refund_currency,
         dispute,
         payout_id,
         payout_date,
         state,
         description,
+        row_type,
+        refund_id,
     ) = r
     return (
         local.date(),
@@ -175,13 +187,15 @@ def _xlsx(r) -> tuple:
         amount(fee, settlement),
         amount(net, settlement),
         settlement,
-        amount(refunded, charge_currency),
-        charge_currency,
+        amount(refunded, refund_currency),
+        refund_currency,
         dispute,
         payout_id,
         payout_date,
         state,
         description,
+        row_type,
+        refund_id,
     )
 
 
@@ -214,11 +228,11 @@ class PaymentsTable:
     def xlsx_rows(self) -> Iterator[tuple]:
         pick, add = self._pick, self.totals.add
         for raw in self._raw(text=False):
-            currency, settlement, charge_currency = raw[13], raw[19], raw[21]
+            currency, settlement, refund_currency = raw[13], raw[19], raw[21]
             add(currency, "amount", raw[12], count=True)
             add(settlement, "stripe_fee", raw[17])
             add(settlement, "net", raw[18])
-            add(charge_currency, "amount_refunded", raw[20])
+            add(refund_currency, "amount_refunded", raw[20])
             yield pick(_xlsx(raw))
 
     def totals_rows(self) -> list[list]:

@@ -6,6 +6,7 @@ from datetime import date, datetime, time, timedelta
 
 import django_filters
 
+from config.filters import DateFilter
 from connectors.models import ConnectorInstance
 from payments.sessions.filters import PaySessionFilter
 from tenants.models import Tenant
@@ -26,8 +27,8 @@ class ReportFilter(PaySessionFilter):
     )
     result = django_filters.CharFilter()
     currency = django_filters.CharFilter(method="filter_currency")
-    date_from = django_filters.DateFilter(method="filter_date_from", help_text="First local day (tenant time zone).")
-    date_to = django_filters.DateFilter(method="filter_date_to", help_text="Last local day, inclusive.")
+    date_from = DateFilter(method="filter_date_from", help_text="First local day (tenant time zone).")
+    date_to = DateFilter(method="filter_date_to", help_text="Last local day, inclusive.")
 
     class Meta(PaySessionFilter.Meta):
         fields = [*PaySessionFilter.Meta.fields, "environment", "result", "currency", "date_from", "date_to"]

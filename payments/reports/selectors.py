@@ -6,20 +6,24 @@ the pay-session API's filters, through the ORM), their reconciliation record, an
 Stripe mirror joined in SQL (charge → balance transaction → payout, and the charge's
 latest dispute). The mirror links rows by Stripe ids, not foreign keys, so
 the joins are written out; each one is by (tenant, connector, Stripe id), which the
-mirror's unique constraints index.
+mirror's unique constraints index. The sessions' succeeded refunds are rows of their own,
+dated when Stripe made them: a second streamed query, after the payment rows (two streams
+cannot share a connection at once, and holding the refunds in memory to merge them would
+make memory grow with the export).
 """
 
+import itertools
+import zoneinfo
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 import psycopg
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import F, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, TruncDate
 from django.shortcuts import get_object_or_404
 
-from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from payments.reconciliation.filters import ReconciliationItemFilter
 from payments.reconciliation.models import (
@@ -32,7 +36,8 @@ from payments.reconciliation.models import (
     StripeRefund,
 )
 from payments.reconciliation.selectors import item_list
-from payments.reports.filters import ReportFilter
+from payments.refunds.models import Refund
+from payments.reports.filters import ReportFilter, local_midnight
 from payments.reports.models import ExportJob, SavedReport
 from payments.sessions.models import PaySession
 from tenants.models import Tenant
@@ -61,30 +66,20 @@ PAYMENT_FIELDS = (
     "fee_minor",
     "net_minor",
     "settlement_currency",  # the balance transaction's: Stripe's fee and net are in it
-    "refunded_minor",
-    "charge_currency",  # the charge's: its refunds are in it
+    "refunded_minor",  # a refund row's amount; empty on a payment row
+    "refund_currency",  # a refund row's currency
     "dispute_status",
     "payout_id",
     "payout_date",
     "reconciliation_state",
     "description",
+    "row_type",  # "payment" (a pay session) or "refund" (one of its refunds, dated by Stripe)
+    "refund_id",  # a refund row's Stripe refund id
 )
 
 
 def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
-
-
-def require_postgresql() -> None:
-    """The report queries are PostgreSQL SQL (time zones, streaming, COPY-grade speed).
-    On the first-run SQLite database they answer a clear error instead of failing."""
-    if connection.vendor != "postgresql":
-        raise ServiceError(
-            "Finance reports need PostgreSQL: set DATABASE_URL to a PostgreSQL database "
-            "(the first-run SQLite database has none of the functions they use).",
-            code="needs_postgresql",
-            status=501,
-        )
 
 
 def _stream(sql: str, params: list, chunk_size: int) -> Iterator[tuple]:
@@ -115,11 +110,120 @@ def report_sessions(*, tenant: Tenant, filters: Mapping, session_ids=None) -> Qu
 
 
 def payment_count(*, tenant: Tenant, filters: Mapping, session_ids=None) -> int:
-    return report_sessions(tenant=tenant, filters=filters, session_ids=session_ids).order_by().count()
+    sessions = report_sessions(tenant=tenant, filters=filters, session_ids=session_ids).order_by().count()
+    return sessions + report_refunds(tenant=tenant, filters=filters, session_ids=session_ids).count()
+
+
+# The filters that pick days: a session's by its creation, a refund's by when Stripe made it.
+_DATE_FILTERS = ("date_from", "date_to", "created_after", "created_before")
+
+
+def report_refunds(*, tenant: Tenant, filters: Mapping, session_ids=None) -> QuerySet[Refund]:
+    """The succeeded refunds a report counts: those of the sessions the other filters
+    select, on the day Stripe made them (`refunded_at`): the date filters apply to that."""
+    filters = dict(filters)
+    checked = ReportFilter(filters, queryset=PaySession.objects.none(), tenant=tenant)
+    if not checked.is_valid():
+        raise ValidationError({k: list(v) for k, v in checked.errors.items()})
+    when = checked.form.cleaned_data
+    others = {k: v for k, v in filters.items() if k not in _DATE_FILTERS}
+    sessions = report_sessions(tenant=tenant, filters=others, session_ids=session_ids).order_by().values("pk")
+    refunds = Refund.objects.filter(
+        tenant=tenant, status=Refund.Status.SUCCEEDED, refunded_at__isnull=False, session__in=sessions
+    )
+    if when.get("date_from"):
+        refunds = refunds.filter(refunded_at__gte=local_midnight(when["date_from"], tenant))
+    if when.get("date_to"):
+        refunds = refunds.filter(refunded_at__lt=local_midnight(when["date_to"] + timedelta(days=1), tenant))
+    if when.get("created_after"):
+        refunds = refunds.filter(refunded_at__gte=when["created_after"])
+    if when.get("created_before"):
+        refunds = refunds.filter(refunded_at__lt=when["created_before"])
+    return refunds
+
+
+_REFUND_DESCRIPTION = {"": "no reason given", **dict(Refund.Reason.choices)}
+_REFUND_FIELDS = (
+    "refunded_at",
+    "connector__unique_name",
+    "connector__environment",
+    "session__channel",
+    "session__uuid",
+    "session__call_sid",
+    "session__payment_sid",
+    "session__payment_method",
+    "session__card_type",
+    "session__card_last4",
+    "session__currency",
+    "status",
+    "session__payment_confirmation_code",
+    "amount_minor",
+    "currency",
+    "reason",
+    "note",
+    "origin",
+    "stripe_refund_id",
+)
+
+
+def _refund_description(reason: str, note: str, origin: str) -> str:
+    words = f"Refund ({_REFUND_DESCRIPTION.get(reason, reason)})"
+    if origin == Refund.Origin.STRIPE:
+        words += ", made outside Paydesk"
+    return f"{words}: {note}" if note else words
+
+
+def refund_rows(
+    *, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False, chunk_size=CHUNK_SIZE
+) -> Iterator[tuple]:
+    """The refund rows of the payments export, in PAYMENT_FIELDS order, oldest first,
+    streamed: the session's columns, dated by Stripe's `created` of the refund, with its
+    amount in `refunded_minor` and its Stripe id in `refund_id`."""
+    zone = zoneinfo.ZoneInfo(tenant.time_zone)
+    refunds = report_refunds(tenant=tenant, filters=filters, session_ids=session_ids)
+    sql, params = refunds.order_by("refunded_at", "pk").values_list(*_REFUND_FIELDS).query.sql_with_params()
+    for row in _stream(sql, list(params), chunk_size):
+        (when, connector, environment, channel, s_uuid, call_sid, payment_sid, method, card_type, last4) = row[:10]
+        (currency, status, code, amount_minor, refund_currency, reason, note, origin, stripe_id) = row[10:]
+        local = when.astimezone(zone).replace(microsecond=0, tzinfo=None)
+        utc = when.astimezone(UTC).replace(microsecond=0, tzinfo=None)
+        if text:
+            times = (local.date().isoformat(), local.strftime("%H:%M:%S"), utc.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        else:
+            times = (local, utc)
+        yield (
+            *times,
+            tenant.name,
+            connector,
+            environment,
+            channel,
+            str(s_uuid),
+            call_sid,
+            payment_sid,
+            method,
+            card_type,
+            last4,
+            None,
+            currency,
+            status,
+            "",
+            code,
+            None,
+            None,
+            "",
+            amount_minor,
+            refund_currency,
+            "",
+            "",
+            "" if text else None,
+            "",
+            _refund_description(reason, note, origin),
+            "refund",
+            stripe_id,
+        )
 
 
 def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str, tail: str) -> tuple[str, list]:
-    require_postgresql()
     base = (
         report_sessions(tenant=tenant, filters=filters, session_ids=session_ids)
         .order_by()
@@ -164,11 +268,13 @@ def _enriched_sql(tenant: Tenant, filters: Mapping, session_ids, *, select: str,
 
 
 def payment_rows(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False, chunk_size=CHUNK_SIZE):
-    """Every selected session with its Stripe data, oldest first: tuples in PAYMENT_FIELDS
+    """Every selected session with its Stripe data, oldest first, then each of their
+    succeeded refunds dated when Stripe made it, oldest first: tuples in PAYMENT_FIELDS
     order. `text`: dates and times as ISO 8601 text and no NULL in text columns (for CSV);
     else typed (naive local and UTC datetimes, dates) for XLSX. Amounts are minor units."""
     sql, params = payment_sql(tenant=tenant, filters=filters, session_ids=session_ids, text=text)
-    return _stream(sql, params, chunk_size)
+    refunds = refund_rows(tenant=tenant, filters=filters, session_ids=session_ids, text=text, chunk_size=chunk_size)
+    return itertools.chain(_stream(sql, params, chunk_size), refunds)  # the refunds' query runs after the payments'
 
 
 # The first two columns: the local time in the tenant's zone, and UTC, to the second.
@@ -182,7 +288,7 @@ _TEXT_TIMES = (
 
 
 def payment_sql(*, tenant: Tenant, filters: Mapping, session_ids=None, text: bool = False) -> tuple[str, list]:
-    """The export's SQL (the benchmark COPYs exactly this)."""
+    """The export's SQL for the payment rows (the benchmark COPYs exactly this)."""
     payout_date = "(po.arrival_date AT TIME ZONE 'UTC')::date"
     if text:
         payout_date = f"COALESCE(to_char({payout_date}, 'YYYY-MM-DD'), '')"
@@ -190,9 +296,9 @@ def payment_sql(*, tenant: Tenant, filters: Mapping, session_ids=None, text: boo
         {_TEXT_TIMES if text else _TYPED_TIMES},
         b.tenant_name, b.connector_name, b.environment, b.channel, b.s_uuid, b.call_sid, b.payment_sid,
         b.payment_method, b.card_type, b.card_last4, b.amount_minor, b.currency, b.status, b.result,
-        b.payment_confirmation_code, bt.fee, bt.net, COALESCE(upper(bt.currency), ''), ch.amount_refunded,
-        COALESCE(upper(ch.currency), ''), COALESCE(dp.status, ''), COALESCE(bt.payout_id, ''), {payout_date},
-        COALESCE(b.recon_state, ''), b.description
+        b.payment_confirmation_code, bt.fee, bt.net, COALESCE(upper(bt.currency), ''), NULL::bigint,
+        '', COALESCE(dp.status, ''), COALESCE(bt.payout_id, ''), {payout_date},
+        COALESCE(b.recon_state, ''), b.description, 'payment', ''
     """
     tail = f"""
         LEFT JOIN {_table(StripePayout)} po
@@ -220,17 +326,29 @@ _OUTCOME = """
 def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
     """Sums per (local day, connector, session currency, charge currency, settlement
     currency, outcome), in minor units. summaries.py puts each sum in its own currency."""
-    require_postgresql()
     select = f"""
         (b.created_at AT TIME ZONE b.tz)::date, b.connector_name, b.currency,
-        COALESCE(upper(ch.currency), ''), COALESCE(upper(bt.currency), ''), {_OUTCOME},
+        COALESCE(upper(bt.currency), ''), {_OUTCOME},
         count(*), COALESCE(sum(b.amount_minor) FILTER (WHERE b.status = 'succeeded'), 0),
-        COALESCE(sum(ch.amount_refunded), 0), COALESCE(sum(bt.fee), 0), COALESCE(sum(bt.net), 0)
+        COALESCE(sum(bt.fee), 0), COALESCE(sum(bt.net), 0)
     """
-    sql, params = _enriched_sql(tenant, filters, None, select=select, tail="GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3")
+    sql, params = _enriched_sql(tenant, filters, None, select=select, tail="GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def daily_refunds(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
+    """Succeeded refunds per (local day Stripe made them, connector, currency), in minor units."""
+    day = TruncDate("refunded_at", tzinfo=zoneinfo.ZoneInfo(tenant.time_zone))
+    rows = (
+        report_refunds(tenant=tenant, filters=filters)
+        .annotate(day=day)
+        .values_list("day", "connector__unique_name", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .order_by("day", "connector__unique_name", "currency")
+    )
+    return list(rows)
 
 
 # --- Payouts ----------------------------------------------------------------------------
@@ -267,8 +385,8 @@ _NOT_ROWS = "('payout', 'payout_cancel', 'payout_failure', 'payout_reversal')"
 def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None = None, date_to: date | None = None):
     """Each payout's balance transactions (one row per transaction; a payout without any,
     manual payouts included, appears once with empty transaction columns), with the pay
-    session each charge, refund or dispute comes from."""
-    require_postgresql()
+    session each charge, refund or dispute comes from. (a refund Paydesk recorded names its
+    session even before the mirror has the refund object)."""
     where, params = ["po.tenant_id = %s"], [tenant.pk]
     if connector:
         where.append("c.unique_name = %s")
@@ -303,7 +421,10 @@ def payout_rows(*, tenant: Tenant, connector: str = "", date_from: date | None =
               AND r.charge_id <> ''
             ORDER BY r.session_id LIMIT 1
         ) r ON TRUE
-        LEFT JOIN {_table(PaySession)} s ON s.id = r.session_id AND s.tenant_id = po.tenant_id
+        LEFT JOIN {_table(Refund)} pr
+               ON pr.tenant_id = po.tenant_id AND pr.connector_id = po.connector_id
+              AND pr.stripe_refund_id = bt.source_id AND bt.source_id <> ''
+        LEFT JOIN {_table(PaySession)} s ON s.id = COALESCE(pr.session_id, r.session_id) AND s.tenant_id = po.tenant_id
         WHERE {" AND ".join(where)}
         WINDOW w AS (PARTITION BY po.id)
         ORDER BY 3, po.stripe_id, bt.created, bt.id
@@ -322,15 +443,17 @@ def exception_items(*, tenant: Tenant, filters: Mapping) -> QuerySet[Reconciliat
     return filterset.qs.order_by("opened_at", "id")
 
 
-def open_exception_counts(*, tenant: Tenant) -> list[tuple[str, int]]:
-    from django.db.models import Count
+def open_exception_counts(*, tenant: Tenant, currency: str | None = None) -> list[tuple[str, int]]:
+    """Open exception items per reason; with `currency`, those of sessions in it and of
+    Stripe objects in it that no session accounts for."""
+    from django.db.models import Count, Q
 
-    rows = (
-        ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
-        .values_list("reason")
-        .annotate(n=Count("id"))
-        .order_by("-n", "reason")
-    )
+    items = ReconciliationItem.objects.filter(tenant=tenant, resolved_at__isnull=True)
+    if currency:
+        items = items.filter(
+            Q(session__currency=currency) | Q(session__isnull=True, stripe_data__currency__iexact=currency)
+        )
+    rows = items.values_list("reason").annotate(n=Count("id")).order_by("-n", "reason")
     return list(rows)
 
 

@@ -25,7 +25,8 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from payments.reports import selectors
+from payments.outbox import catalogue
+from payments.outbox.services import event_record
 from payments.reports.models import ExportJob, Format, SavedReport
 from payments.reports.specs import ReportSpec, build_spec, open_table, saved_report_params
 from payments.reports.writers import CONTENT_TYPES, csv_chunks, write_xlsx
@@ -119,7 +120,6 @@ def report_run(
 ) -> Output:
     """Run a report now, or, past PAYDESK_REPORTS_SYNC_MAX_ROWS rows (or when asked), as
     an export job. Either way the audit log notes who exported what."""
-    selectors.require_postgresql()  # before a streaming response has sent its headers
     opened = open_table(spec, tenant, session_ids=session_ids)
     if spec.format == Format.JSON:
         return Output(content_type=CONTENT_TYPES["json"], data=opened.table.as_json())
@@ -230,13 +230,16 @@ def export_job_run(*, tenant_id: int, job_id: int) -> ExportJob | None:
         job.refresh_from_db()
         return job
     done = timezone.now()
-    ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
-        status=ExportJob.Status.SUCCEEDED,
-        rows_done=rows,
-        file_size=size,
-        finished_at=done,
-        expires_at=done + file_ttl(),
-    )
+    with transaction.atomic():
+        if ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
+            status=ExportJob.Status.SUCCEEDED,
+            rows_done=rows,
+            file_size=size,
+            finished_at=done,
+            expires_at=done + file_ttl(),
+        ):
+            job.refresh_from_db()
+            _record_export_ready(job)
     cache.delete(_progress_key(job))
     job.refresh_from_db()
     audit_record(
@@ -247,6 +250,18 @@ def export_job_run(*, tenant_id: int, job_id: int) -> ExportJob | None:
         changes={"rows": rows, "bytes": size, "requested_by": job.requested_by_label},
     )
     return job
+
+
+def _record_export_ready(job: ExportJob) -> None:
+    """export.ready for partners (payments.outbox), with the job as the REST API shows it."""
+    from payments.reports.api.serializers import ExportJobSerializer  # the serializers import this module
+
+    event_record(
+        tenant_id=job.tenant_id,
+        type=catalogue.EXPORT_READY,
+        data=ExportJobSerializer(job).data,
+        ordering_key=f"export_job:{job.uuid}",
+    )
 
 
 def _write_job_file(job: ExportJob) -> tuple[int, int]:

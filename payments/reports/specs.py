@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from config.filters import check_date
 from payments.reports import selectors
 from payments.reports.exports import COLUMN_KEYS, PaymentsTable
 from payments.reports.filters import FILTER_NAMES, local_midnight
@@ -83,17 +84,28 @@ class ReportSpec:
         return self.format
 
 
+def local_today(tenant: Tenant, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+
+
+def last_days(days: int, *, tenant: Tenant, now: datetime | None = None) -> tuple[date, date]:
+    """The last `days` local days, today included: what "last 7 days" means to a person
+    looking at today's payments, in the API, in saved reports and on the dashboard alike."""
+    today = local_today(tenant, now)
+    return today - timedelta(days=days - 1), today
+
+
 def period_range(period: str, *, tenant: Tenant, now: datetime | None = None) -> tuple[date, date] | None:
     """A relative period as local days (inclusive) in the tenant's time zone."""
     if not period:
         return None
-    today = (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(tenant.time_zone)).date()
+    today = local_today(tenant, now)
     if period == Period.YESTERDAY:
         return today - timedelta(days=1), today - timedelta(days=1)
     if period == Period.LAST_7_DAYS:
-        return today - timedelta(days=7), today - timedelta(days=1)
+        return last_days(7, tenant=tenant, now=now)
     if period == Period.LAST_30_DAYS:
-        return today - timedelta(days=30), today - timedelta(days=1)
+        return last_days(30, tenant=tenant, now=now)
     if period == Period.MONTH_TO_DATE:
         return today.replace(day=1), today
     if period == Period.PREVIOUS_MONTH:
@@ -148,10 +160,20 @@ def build_spec(*, kind: str, params, tenant: Tenant, now: datetime | None = None
     if kind == Kind.DAILY_SUMMARY and not any(k in filters for k in ("date_from", "date_to", "created_after")):
         default_from, default_to = period_range(Period.LAST_30_DAYS, tenant=tenant, now=now)
         filters["date_from"], filters["date_to"] = default_from.isoformat(), default_to.isoformat()
+    spec = ReportSpec(
+        kind,
+        fmt if "format" not in errors else FORMATS[kind][0],
+        filters,
+        columns if "columns" not in errors else (),
+        str(params.get("bom", "")).lower() in TRUE,
+    )
+    try:  # the filters' own errors too, so that one answer names every invalid parameter
+        open_table(spec, tenant).validate()
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, messages)
     if errors:
         raise ValidationError(errors)
-    spec = ReportSpec(kind, fmt, filters, columns, str(params.get("bom", "")).lower() in TRUE)
-    open_table(spec, tenant).validate()
     return spec
 
 
@@ -185,11 +207,17 @@ class _Opened:
 
 def _dates(filters: dict) -> dict:
     out = {"connector": filters.get("connector", "")}
+    errors: dict[str, list[str]] = {}
     for name in ("date_from", "date_to"):
         try:
             out[name] = date.fromisoformat(filters[name]) if filters.get(name) else None
+            check_date(out[name])
         except ValueError:
-            raise ValidationError({name: ["Enter a date as YYYY-MM-DD."]}) from None
+            errors[name] = ["Enter a date as YYYY-MM-DD."]
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
     return out
 
 

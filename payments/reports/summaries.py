@@ -2,8 +2,8 @@
 which builds on them, is in payouts.py).
 
 Totals are integers in minor units until they are written; each sum sits in its own
-currency (a session's amount in the session's, its refunds in the charge's, Stripe's fee
-and net in the balance transaction's), so no total ever mixes two currencies.
+currency (a session's amount in the session's, its refunds in theirs, Stripe's fee and
+net in the balance transaction's), so no total ever mixes two currencies.
 
 Daily summary, per local day (tenant time zone), connector and currency:
 - sessions: pay sessions created that day (tokenizations included);
@@ -11,9 +11,10 @@ Daily summary, per local day (tenant time zone), connector and currency:
   expired; the reason is Twilio's result, else the status); sessions still in progress
   count in `sessions` only;
 - success_rate: succeeded / (succeeded + failed), 4 decimals; empty when none ended;
-- gross: amounts of the succeeded sessions; refunds: Stripe's amount refunded of their
-  charges; fees and net: Stripe's, from each charge's balance transaction (net is
-  Stripe's: gross minus fee, refunds not deducted).
+- gross: amounts of the succeeded sessions; refunds: the succeeded refunds of the
+  sessions the filters select, counted on the local day Stripe made them (not the day of
+  the payment), in the refund's currency; fees and net: Stripe's, from each charge's
+  balance transaction (net is Stripe's: gross minus fee, refunds not deducted).
 """
 
 import zoneinfo
@@ -161,7 +162,7 @@ class DailySummary(TypedTable):
                 return buckets[key]
 
             groups = selectors.daily_groups(tenant=self.tenant, filters=self.filters)
-            for day, connector, currency, charge_cur, settle_cur, outcome, n, gross, refunded, fee, net in groups:
+            for day, connector, currency, settle_cur, outcome, n, gross, fee, net in groups:
                 row = bucket(day, connector, currency)
                 row.sessions += n
                 row.gross += int(gross)
@@ -170,12 +171,12 @@ class DailySummary(TypedTable):
                 elif outcome:
                     row.failed += n
                     row.failures[outcome] += n
-                if refunded:
-                    bucket(day, connector, charge_cur or currency).refunds += int(refunded)
                 if fee or net:
                     settled = bucket(day, connector, settle_cur or currency)
                     settled.fees += int(fee)
                     settled.net += int(net)
+            for day, connector, currency, refunded in selectors.daily_refunds(tenant=self.tenant, filters=self.filters):
+                bucket(day, connector, currency).refunds += int(refunded)
             self._days = [buckets[k] for k in sorted(buckets)]
         return self._days
 
@@ -207,6 +208,10 @@ class DailySummary(TypedTable):
     def as_json(self) -> dict:
         return {
             "time_zone": self.tenant.time_zone,
+            # The local days the summary covers (a period or the default resolved), so a
+            # reader can tell an empty window from a missing day.
+            "date_from": self.filters.get("date_from"),
+            "date_to": self.filters.get("date_to"),
             "days": [t.as_json() for t in self.days],
             "totals": [t.as_json() for t in self.totals()],
         }
@@ -267,6 +272,23 @@ class ExceptionsReport(TypedTable):
                 item.resolved_by.get_username() if item.resolved_by_id else "",
                 item.resolution_note,
             )
+
+    def as_json(self) -> dict:
+        """One object per item, keyed as the columns; local times (ISO 8601, no offset:
+        `time_zone` says which), amounts as major-unit strings."""
+        keys = [c.key for c in self.columns]
+        return {
+            "time_zone": self.tenant.time_zone,
+            "items": [dict(zip(keys, map(_json_value, row), strict=True)) for row in self.typed_rows()],
+        }
+
+
+def _json_value(value):
+    if isinstance(value, Money):
+        return money_text(value.minor, value.currency)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 def _money(value, currency: str) -> Money | None:

@@ -3,11 +3,20 @@ with one write, cancelling, which goes through payments.sessions.services.pay_se
 
 Money and state are never edited by hand, so nobody (superusers included) may add,
 change or delete a session here. Cancelling is allowed to the roles that run calls.
+
+The session page reads outcome first: a summary (status, amount, card, result in words,
+confirmation code linked to Stripe, what peer apps add such as reconciliation, who
+started it), the peer apps' panels, the timeline of events (one line each, times with
+seconds in the tenant's time zone), and last, folded, what was asked of Twilio.
 """
+
+import uuid
+import zoneinfo
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -26,8 +35,9 @@ from tenants.models import Role
 CANCEL_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.AGENT})
 
 # What the timeline shows of each event's payload: the fields that tell the story.
+# (The field itself, Capture or For, has a column of its own.)
 _INBOUND_KEYS = (
-    "Capture",
+    "Attempt",
     "Required",
     "PartialResult",
     "ErrorType",
@@ -40,7 +50,7 @@ _INBOUND_KEYS = (
     "PayErrorCode",
     "PaymentError",
 )
-_OUTBOUND_KEYS = ("capture", "status", "charge_amount", "currency", "token_type", "payment_method", "payment_connector")
+_OUTBOUND_KEYS = ("charge_amount", "currency", "token_type", "payment_method", "payment_connector")
 
 
 class ConnectorFilter(admin.SimpleListFilter):
@@ -73,10 +83,9 @@ class ConnectorFilter(admin.SimpleListFilter):
 @admin.register(PaySession)
 class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
-        "created_at",
+        "started",
         "tenant",
         "connector_name",
-        "environment",
         "channel",
         "status",
         "amount",
@@ -93,22 +102,30 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         "result",
     ]
     date_hierarchy = "created_at"
-    # Prefix or exact matches only: each field has an index (a LIKE-capable one for prefixes on
-    # PostgreSQL), and SIDs, last 4 and confirmation codes are pasted, not typed in part.
+    # One box for every id a person has at hand (get_search_results): the session id the API
+    # and the simulators print, SIDs, last 4, confirmation codes and what peer apps add (an
+    # IVR reference). Prefix or exact matches only: each has an index, and ids are pasted.
     search_fields = [
         "call_sid__startswith",
         "payment_sid__startswith",
         "card_last4__exact",
         "payment_confirmation_code__startswith",
     ]
-    search_help_text = "Call SID (CA…), payment SID (PK…), card last 4, or confirmation code."
+    search_help_text = (
+        "Session id (UUID), call SID (CA…), payment SID (PK…), card last 4, confirmation code (pi_…) or reference."
+    )
     list_select_related = ["tenant", "connector"]
     show_full_result_count = False
 
-    fieldsets = [
+    class Media:
+        css = {"all": ["payments/paysession.css"]}
+
+    # What was asked of Twilio and the raw fields behind the summary: last, folded.
+    detail_fieldsets = [
         (
-            "Request",
+            "Request parameters",
             {
+                "classes": ["collapse"],
                 "fields": [
                     "uuid",
                     "tenant",
@@ -131,27 +148,30 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
                     "require_matching_inputs",
                     "description",
                     "parameter",
-                ]
+                ],
             },
         ),
-        ("Progress", {"fields": ["status", "capturing_field", "required_fields", "last_error_type"]}),
         (
-            "Masked values",
+            "Progress and masked values",
             {
+                "classes": ["collapse"],
                 "fields": [
+                    "capturing_field",
+                    "required_fields",
+                    "last_error_type",
                     "card_number_masked",
-                    "card_last4",
                     "card_type",
                     "card_expiration",
                     "postal_code_value",
                     "bank_routing_number",
                     "bank_account_last2",
-                ]
+                ],
             },
         ),
         (
-            "Outcome",
+            "Outcome fields and times",
             {
+                "classes": ["collapse"],
                 "fields": [
                     "result",
                     "payment_confirmation_code",
@@ -160,43 +180,61 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
                     "pay_error_code",
                     "payment_error",
                     "connector_error",
-                ]
-            },
-        ),
-        ("Twilio error", {"fields": ["twilio_error_code", "twilio_error_message"]}),
-        (
-            "Who and when",
-            {
-                "fields": [
+                    "twilio_error_code",
+                    "twilio_error_message",
                     "started_by_user",
                     "started_by_api_key",
                     "created_at",
                     "updated_at",
                     "last_activity_at",
                     "completed_at",
-                ]
+                ],
             },
         ),
+    ]
+    fieldsets = [
+        (None, {"fields": ["summary"]}),
         ("Event timeline", {"fields": ["timeline"]}),
+        *detail_fieldsets,
     ]
     readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
-    # Peer apps (reconciliation, reports, …) plug in their panels and actions through
-    # payments.sessions.extensions: this app never imports them.
+    # Peer apps (reconciliation, refunds, reports, …) plug in their panels, forms and
+    # actions through payments.sessions.extensions: this app never imports them.
+
+    def get_list_display(self, request):
+        # The tenant column only for those who see several tenants.
+        if request.user.is_superuser or len(tenant_ids(request)) > 1:
+            return self.list_display
+        return [name for name in self.list_display if name != "tenant"]
 
     @property
     def actions(self):
         return ["cancel_selected", *extensions.admin_actions()]
 
+    def _plugged(self, request) -> list[tuple[str, object]]:
+        """(title, field) of every panel and form, once per request: a form is bound to the
+        request, and the admin matches read-only fields by identity."""
+        plugged = getattr(request, "_pay_session_plugged", None)
+        if plugged is None:
+            plugged = [(panel.title, panel.render) for panel in extensions.admin_panels()]
+            plugged += [(form.title, form.bound(request)) for form in extensions.admin_forms()]
+            request._pay_session_plugged = plugged
+        return plugged
+
     def get_fieldsets(self, request, obj=None):
-        *own, timeline = self.fieldsets
-        panels = [(panel.title, {"fields": [panel.render]}) for panel in extensions.admin_panels()]
-        return [*own, *panels, timeline]
+        summary, timeline, *details = self.fieldsets
+        panels = [(title, {"fields": [field]}) for title, field in self._plugged(request)]
+        return [summary, *panels, timeline, *details]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, *(panel.render for panel in extensions.admin_panels())]
+        return [*self.readonly_fields, *(field for _, field in self._plugged(request))]
 
     # --- Columns --------------------------------------------------------------------------
+
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, obj):
+        return _when(obj.created_at)
 
     @admin.display(description="Connector", ordering="connector__unique_name")
     def connector_name(self, obj):
@@ -220,33 +258,79 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
             return f"…{obj.bank_account_last2}"
         return "—"
 
+    @admin.display(description="Summary")
+    def summary(self, obj):
+        rows = [
+            ("Status", format_html('<span class="pay-status pay-status-{}">{}</span>', obj.status, _status_words(obj))),
+            ("Amount", self.amount(obj)),
+            ("Card / account", _payment_method_words(obj)),
+            ("Result", _result_words(obj)),
+        ]
+        if obj.payment_confirmation_code:
+            url = obj.connector.stripe_dashboard_url(obj.payment_confirmation_code)
+            rows.append(
+                (
+                    "Confirmation code",
+                    format_html(
+                        '<a href="{}" target="_blank" rel="noopener">{}</a> <span class="quiet">({})</span>',
+                        url,
+                        obj.payment_confirmation_code,
+                        f"Stripe dashboard, {obj.connector.get_mode_display().lower()} mode",
+                    ),
+                )
+            )
+        for label, value in (("Token", obj.payment_token), ("Customer", obj.profile_id)):
+            if value:
+                rows.append((label, value))
+        for label, render in extensions.summary_lines():
+            value = render(obj)
+            if value:
+                rows.append((label, value))
+        rows += [
+            ("Started by", _started_by(obj)),
+            (
+                "Channel",
+                format_html(
+                    "{} · connector {} ({})",
+                    obj.get_channel_display(),
+                    obj.connector.unique_name,
+                    obj.connector.get_environment_display().lower(),
+                ),
+            ),
+            ("Started", _when(obj.created_at)),
+            ("Ended", _when(obj.completed_at) if obj.completed_at else "not yet"),
+            ("Call / payment SID", f"{obj.call_sid} / {obj.payment_sid or '—'}"),
+        ]
+        return format_html(
+            '<table class="pay-summary">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
+
     @admin.display(description="Events")
     def timeline(self, obj):
         # The selector filters by the session's tenant too: events carry their own tenant.
         events = list(selectors.pay_session_events(tenant=obj.tenant, session=obj))
         if not events:
             return "No events yet."
+        seen: dict = {}  # what the callbacks so far said: each line shows only what is new
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            '<tr class="{}"><td class="when">{}</td><td class="nowrap">{}</td>'
+            '<td class="nowrap">{}</td><td class="what">{}</td></tr>',
             (
                 (
-                    _when(event.received_at),
-                    "→ out" if event.direction == PayEvent.Direction.OUTBOUND else "← in",
-                    event.kind,
-                    _summary(event),
-                    event.http_status if event.http_status is not None else "—",
-                    event.error_code or "—",
-                    _when(event.applied_at),
                     "late" if event.late else "",
+                    _when(event.received_at),
+                    _direction(event),
+                    _field_of(event) or "—",
+                    _what_changed(event, seen),
                 )
                 for event in events
             ),
         )
         return format_html(
-            '<table class="pay-event-timeline"><thead><tr><th>Received</th><th>Direction</th><th>Kind</th>'
-            "<th>Details</th><th>HTTP</th><th>Error</th><th>Applied</th><th>Late</th></tr></thead>"
-            "<tbody>{}</tbody></table>",
+            '<table class="pay-event-timeline"><thead><tr><th>Time ({})</th><th>Direction</th><th>Field</th>'
+            "<th>What changed</th></tr></thead><tbody>{}</tbody></table>",
+            timezone.get_current_timezone_name(),
             rows,
         )
 
@@ -281,6 +365,38 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         if forbidden:
             self.message_user(request, f"{forbidden} session(s) skipped: you may only view them.", messages.WARNING)
 
+    def get_object(self, request, object_id, from_field=None):
+        """By id, or by the UUID the API, the simulators and the logs print: both URLs open
+        the same page (another tenant's session is not found either way)."""
+        if from_field is None:
+            try:
+                session_uuid = uuid.UUID(str(object_id))
+            except ValueError:
+                pass
+            else:
+                return self.get_queryset(request).filter(uuid=session_uuid).first()
+        return super().get_object(request, object_id, from_field)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term.lower().startswith("paydesk "):  # the reference Paydesk puts in Stripe descriptions
+            term = term[len("paydesk ") :].strip()
+        try:
+            session_uuid = uuid.UUID(term)
+        except ValueError:
+            session_uuid = None
+        if session_uuid is not None:
+            return self.scope_queryset(request, queryset).filter(uuid=session_uuid), False
+        found, may_have_duplicates = super().get_search_results(request, queryset, term)
+        extra = [q for search in extensions.admin_searches() if (q := search(term)) is not None]
+        if extra and term:
+            scoped = self.scope_queryset(request, queryset)
+            combined = Q(pk__in=found.values("pk"))
+            for q in extra:
+                combined |= q
+            found = scoped.filter(combined)
+        return found, may_have_duplicates
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "POST" and "_cancel_session" in request.POST:
             return self._cancel_one(request, object_id)
@@ -291,7 +407,14 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
             and self.has_cancel_permission(request, session),
             **(extra_context or {}),
         }
-        return super().change_view(request, object_id, form_url, extra_context)
+        if session is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        # Every time on the page in the session's tenant's time zone, whoever looks.
+        with timezone.override(zoneinfo.ZoneInfo(session.tenant.time_zone)):
+            response = super().change_view(request, str(session.pk), form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
 
     def _cancel_one(self, request, object_id):
         session = self.get_object(request, unquote(object_id))
@@ -309,19 +432,124 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
 
 
 def _when(value) -> str:
-    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S}" if value else "—"
+    """A time with seconds, in the current (the tenant's) time zone."""
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M:%S %Z}" if value else "—"
 
 
-def _summary(event: PayEvent) -> str:
-    """A compact, escaped rendering of what an event carried (masked values only)."""
+# Twilio's Result values (docs/twilio-pay.md §2), in words.
+RESULT_WORDS = {
+    "success": "Paid",
+    "payment-connector-error": "Declined by the payment processor",
+    "caller-interrupted-with-star": "The caller pressed * to stop",
+    "caller-hung-up": "The caller hung up",
+    "validation-error": "Twilio refused the input",
+    "too-many-failed-attempts": "Too many failed attempts",
+    "internal-error": "Twilio internal error",
+}
+STATUS_WORDS = {
+    PaySession.Status.CREATED: "Started",
+    PaySession.Status.CAPTURING: "Capturing payment details",
+    PaySession.Status.READY: "Ready to complete",
+    PaySession.Status.COMPLETING: "Completing",
+    PaySession.Status.SUCCEEDED: "Succeeded",
+    PaySession.Status.FAILED: "Failed",
+    PaySession.Status.CANCELLED: "Cancelled",
+    PaySession.Status.EXPIRED: "Expired",
+}
+
+
+def _status_words(session: PaySession) -> str:
+    return STATUS_WORDS.get(session.status, session.status)
+
+
+def _result_words(session: PaySession):
+    if not session.result:
+        if session.status == PaySession.Status.EXPIRED:
+            return "No result: no request and no callback for too long"
+        if session.status == PaySession.Status.CANCELLED:
+            return "No result: cancelled"
+        return "No result yet"
+    words = RESULT_WORDS.get(session.result, session.result)
+    if session.result == "success" and session.is_tokenization:
+        words = "Tokenized"
+    reason = session.payment_error or session.connector_error or session.twilio_error_message
+    code = f" (error {session.pay_error_code})" if session.pay_error_code else ""
+    if session.result != "success" and reason:
+        return format_html("{}: {}{}", words, reason, code)
+    return f"{words}{code}"
+
+
+def _payment_method_words(session: PaySession) -> str:
+    if session.card_last4:
+        brand = (session.card_type or "card").replace("-", " ").title()
+        expiry = session.card_expiration
+        expires = f", expires {expiry[:2]}/{expiry[2:]}" if len(expiry) == 4 else ""
+        return f"{brand} •••• {session.card_last4}{expires}"
+    if session.bank_account_last2:
+        return f"Bank account ••{session.bank_account_last2}"
+    return "—"
+
+
+def _started_by(session: PaySession) -> str:
+    if session.started_by_user_id:
+        return f"agent {session.started_by_user}"
+    if session.started_by_api_key_id:
+        return f"API key “{session.started_by_api_key.name}” ({session.started_by_api_key.prefix})"
+    if session.channel == PaySession.Channel.IVR:
+        return "the caller (IVR flow)"
+    return "—"
+
+
+def _direction(event: PayEvent) -> str:
+    if event.direction == PayEvent.Direction.OUTBOUND:
+        return f"→ Twilio ({event.kind})"
+    return f"← Twilio ({event.kind})"
+
+
+def _field_of(event: PayEvent) -> str:
     payload = event.payload if isinstance(event.payload, dict) else {}
-    keys = _OUTBOUND_KEYS if event.direction == PayEvent.Direction.OUTBOUND else _INBOUND_KEYS
-    items = [(key, payload[key]) for key in keys if key in payload]
-    if not items:
-        items = sorted(payload.items())[:6]
+    if event.direction == PayEvent.Direction.OUTBOUND:
+        return payload.get("capture") or payload.get("status") or ""
+    # Payments API callbacks name the field in Capture, <Pay> ones in For.
+    return payload.get("Capture") or payload.get("For") or ""
+
+
+def _what_changed(event: PayEvent, seen: dict):
+    text = _summary(event, seen)
+    notes = []
+    if event.http_status is not None and event.http_status >= 400:
+        notes.append(f"HTTP {event.http_status}")
+    if event.error_code:
+        notes.append(f"error {event.error_code}")
+    if event.late:
+        notes.append("arrived after the session ended: kept, not applied")
+    if notes:
+        return format_html('{} <span class="quiet">({})</span>', text, "; ".join(notes))
+    return text
+
+
+def _summary(event: PayEvent, seen: dict) -> str:
+    """What an event carried that the callbacks before it had not said (masked values
+    only, escaped). A request shows its parameters and Twilio's answer; the first callback,
+    that Twilio started the session."""
+    payload = event.payload if isinstance(event.payload, dict) else {}
     response = event.response if isinstance(event.response, dict) else {}
-    if response.get("error"):
-        items.append(("error", response["error"]))
-    if not items:
-        return "—"
-    return format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    if event.direction == PayEvent.Direction.OUTBOUND:
+        items = [(key, payload[key]) for key in _OUTBOUND_KEYS if key in payload]
+        if response.get("error"):
+            items.append(("error", response["error"]))
+        if not items:
+            answer = f"answered HTTP {event.http_status}" if event.http_status else "no answer"
+            return f"{event.kind} requested; Twilio {answer}"
+        return format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    field = payload.get("Capture") or payload.get("For") or ""
+    items = [(key, payload[key]) for key in _INBOUND_KEYS if key in payload and seen.get(key) != payload[key]]
+    first, asks = not seen, field and field != seen.get("_field")
+    seen.update((key, payload[key]) for key in _INBOUND_KEYS if key in payload)
+    seen.update(_started=True, _field=field or seen.get("_field", ""))
+    shown = format_html_join(" · ", "{}={}", ((key, "(none)" if value == "" else value) for key, value in items))
+    if asks:
+        return format_html("Twilio asks for {}{}{}", field, " · " if items else "", shown)
+    if items:
+        return shown
+    return "Twilio started the session" if first else "nothing new (a repeated callback)"

@@ -2,13 +2,14 @@
 
 import django_filters
 
+from config.filters import IsoDateTimeFilter
 from payments.sessions.models import PaySession
 
 
 class PaySessionFilter(django_filters.FilterSet):
     connector = django_filters.CharFilter(field_name="connector__unique_name")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = PaySession

@@ -31,8 +31,8 @@ def new_callback_token() -> str:
 
 class PaySession(models.Model):
     class Channel(models.TextChoices):
-        AGENT = "agent"
-        IVR = "ivr"
+        AGENT = "agent", "Agent"
+        IVR = "ivr", "IVR"
 
     class PaymentMethod(models.TextChoices):
         CREDIT_CARD = "credit-card"
@@ -134,7 +134,8 @@ class PaySession(models.Model):
         indexes = [models.Index(fields=["tenant", "-created_at"]), models.Index(fields=["status", "last_activity_at"])]
 
     def __str__(self) -> str:
-        return f"{self.payment_sid or self.uuid} ({self.status})"
+        # The id the API, the simulators and the logs print, whatever the channel.
+        return f"{self.uuid} ({self.status})"
 
     @property
     def is_terminal(self) -> bool:

@@ -52,6 +52,4 @@ def pay_session_for_callback(*, token: str) -> CallbackTarget | None:
     if row is None:
         return None
     session_id, session_uuid, tenant_id, account_sid, ciphertext = row
-    # PostgreSQL hands back a UUID, SQLite its 32 hex digits.
-    session_uuid = session_uuid if isinstance(session_uuid, uuid.UUID) else uuid.UUID(session_uuid)
     return CallbackTarget(session_id, session_uuid, tenant_id, account_sid, ciphertext)

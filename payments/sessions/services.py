@@ -26,7 +26,8 @@ from connectors import twilio as twilio_edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
-from payments.sessions import callbacks
+from payments.outbox import catalogue
+from payments.sessions import callbacks, extensions, outbox
 from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
@@ -34,6 +35,10 @@ from tenants.services import Actor, audit_record, tenant_twilio_auth_token
 logger = logging.getLogger(__name__)
 
 Status = PaySession.Status
+# The relations the pay-session representation reads (PaySessionSerializer), loaded with
+# the session where many are written at once. "reconciliation" is the row the
+# reconciliation app keeps per session (its API field, payments.sessions.extensions).
+_REPRESENTED = ("connector", "started_by_api_key", "started_by_user", "reconciliation")
 # Statuses a capture request may be made in, and the ones a callback may move between.
 _OPEN = [Status.CREATED, Status.CAPTURING, Status.READY]
 
@@ -182,6 +187,7 @@ def pay_session_start(
         try:
             with transaction.atomic():
                 session.save()
+                outbox.record(session, catalogue.PAY_SESSION_CREATED)
             created = True
         except IntegrityError:  # a concurrent retry with the same key won the race
             session = PaySession.objects.get(tenant=tenant, idempotency_key=key)
@@ -222,14 +228,18 @@ def _create_at_twilio(session: PaySession) -> None:
             updates = {"twilio_error_code": str(error.code or ""), "twilio_error_message": error.message}
             if error.permanent:
                 updates.update(status=Status.FAILED, completed_at=timezone.now())
-            PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates)
+            if PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates):
+                session.refresh_from_db()
+                outbox.record(session, outbox.event_type_for(old_status=Status.CREATED, new_status=session.status))
         session.refresh_from_db()
         _raise_for(error, session)
     with transaction.atomic():
         _record_outbound(session, kind="create", idempotency_key=twilio_key, payload=params, result=result)
-        PaySession.objects.filter(pk=session.pk, payment_sid="").update(
+        if PaySession.objects.filter(pk=session.pk, payment_sid="").update(
             payment_sid=result.sid, twilio_error_code="", twilio_error_message="", last_activity_at=timezone.now()
-        )
+        ):
+            session.refresh_from_db()
+            outbox.record(session, catalogue.PAY_SESSION_UPDATED)
 
 
 # --- Capture, complete, cancel --------------------------------------------------------
@@ -289,6 +299,8 @@ def _update_at_twilio(session: PaySession, *, kind: str, twilio_key: str, captur
             PaySession.objects.filter(pk=session.pk).update(
                 twilio_error_code=str(error.code or ""), twilio_error_message=error.message
             )
+            session.refresh_from_db()
+            outbox.record(session, catalogue.PAY_SESSION_UPDATED)
         _raise_for(error, session)
     _record_outbound(session, kind=kind, idempotency_key=twilio_key, payload=payload, result=result)
 
@@ -312,13 +324,16 @@ def pay_session_capture(*, session: PaySession, field: str, idempotency_key: str
     twilio_key = f"{session.uuid}:capture:{idempotency_key or uuid.uuid4().hex}"
     if not _replayed(session, twilio_key):
         _update_at_twilio(session, kind="capture", twilio_key=twilio_key, capture=field)
-        PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
-            status=Status.CAPTURING,
-            capturing_field=field,
-            twilio_error_code="",
-            twilio_error_message="",
-            last_activity_at=timezone.now(),
-        )
+        with transaction.atomic():
+            if PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
+                status=Status.CAPTURING,
+                capturing_field=field,
+                twilio_error_code="",
+                twilio_error_message="",
+                last_activity_at=timezone.now(),
+            ):
+                session.refresh_from_db()
+                outbox.record(session, catalogue.PAY_SESSION_UPDATED)
     session.refresh_from_db()
     return session
 
@@ -335,9 +350,12 @@ def pay_session_complete(*, session: PaySession, idempotency_key: str | None, ac
     twilio_key = f"{session.uuid}:complete:{idempotency_key or 'once'}"
     if not _replayed(session, twilio_key):
         _update_at_twilio(session, kind="complete", twilio_key=twilio_key, status="complete")
-        PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
-            status=Status.COMPLETING, capturing_field="", last_activity_at=timezone.now()
-        )
+        with transaction.atomic():
+            if PaySession.objects.filter(pk=session.pk, status__in=_OPEN).update(
+                status=Status.COMPLETING, capturing_field="", last_activity_at=timezone.now()
+            ):
+                session.refresh_from_db()
+                outbox.record(session, catalogue.PAY_SESSION_UPDATED)
     session.refresh_from_db()
     return session
 
@@ -362,6 +380,8 @@ def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
         )
         if cancelled:
             audit_record(action="pay_session.cancelled", actor=actor, tenant=session.tenant, target=session)
+            session.refresh_from_db()
+            outbox.record(session, catalogue.PAY_SESSION_CANCELLED)
     session.refresh_from_db()
     return session
 
@@ -397,7 +417,7 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
     count, not by an IntegrityError that needs a savepoint around the insert (three
     round trips and an ORM compile per callback, measured in bench/callbacks.py). Values
     are prepared by the model's own fields, so the row is the one save() would write."""
-    fields, sql = _event_insert(connection.vendor)
+    fields, sql = _event_insert()
     values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -405,8 +425,8 @@ def _insert_unless_duplicate(event: PayEvent) -> bool:
 
 
 @functools.cache
-def _event_insert(vendor: str) -> tuple[list, str]:
-    """PayEvent's columns and its INSERT statement, built once per database vendor."""
+def _event_insert() -> tuple[list, str]:
+    """PayEvent's columns and its INSERT statement, built once."""
     meta = PayEvent._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
@@ -501,7 +521,13 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
             return 0, 0
         # FOR NO KEY UPDATE, in id order: concurrent callback INSERTs (their foreign key
         # check) are not blocked, and two runs never wait for each other in a cycle.
-        sessions = list(PaySession.objects.select_for_update(no_key=True).filter(pk__in=session_ids).order_by("pk"))
+        sessions = list(
+            PaySession.objects.select_for_update(no_key=True, of=("self",))
+            # What the event's representation (the API's) reads, joined: not locked.
+            .select_related(*_REPRESENTED)
+            .filter(pk__in=session_ids)
+            .order_by("pk")
+        )
         events: dict[int, list[PayEvent]] = {pk: [] for pk in session_ids}
         for event in (
             PayEvent.objects.filter(session_id__in=session_ids, direction=inbound)
@@ -510,21 +536,32 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
         ):
             events[event.session_id].append(event)
         now = timezone.now()
-        applied, late = [], []
+        applied, late, changed, results = [], [], [], []
         for session in sessions:
             pending = [e for e in events[session.pk] if e.applied_at is None]
             if not pending:
                 continue  # a concurrent run got here first
-            was_terminal = session.is_terminal
+            was_terminal, old_status = session.is_terminal, session.status
             updates = _folded_updates(session, events[session.pk], pending, now=now)
+            seen = any(getattr(session, n) != v for n, v in updates.items() if n not in outbox.UNSEEN_FIELDS)
             for name, value in updates.items():
                 setattr(session, name, value)
-            session.save(update_fields=[*updates, "updated_at"])
+            # updated_at moves only with what partners see, as their events do.
+            session.save(update_fields=[*updates, "updated_at"] if seen else list(updates))
             (late if was_terminal else applied).extend(e.pk for e in pending)
+            if seen:  # what partners see changed: they are told, in this transaction
+                changed.append((session, outbox.event_type_for(old_status=old_status, new_status=session.status)))
+            if not was_terminal and session.is_terminal:
+                results.append(
+                    extensions.SessionResult(session.tenant_id, session.connector_id, session.pk, session.status)
+                )
+        outbox.record_many(changed)
         if applied:
             PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
         if late:
             PayEvent.objects.filter(pk__in=late).update(applied_at=now, late=True)
+        if results:
+            transaction.on_commit(lambda: extensions.results_recorded(results))
     return len(session_ids), len(applied) + len(late)
 
 
@@ -566,12 +603,34 @@ def _folded_updates(session: PaySession, inbound: list[PayEvent], pending: list[
 # --- Expiry ---------------------------------------------------------------------------
 
 
-def pay_sessions_expire(*, now=None) -> int:
-    """End sessions with no news for PAYDESK_PAY_SESSION_EXPIRY_SECONDS."""
+EXPIRE_BATCH = 500
+
+
+def pay_sessions_expire(*, now=None, batch: int = EXPIRE_BATCH) -> int:
+    """End sessions with no news for PAYDESK_PAY_SESSION_EXPIRY_SECONDS, a batch per
+    transaction, each with its pay_session.expired event. Sessions another transaction
+    holds (the applier folding a late callback) are left for the next run."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PAYDESK_PAY_SESSION_EXPIRY_SECONDS)
-    return (
-        PaySession.objects.exclude(status__in=PaySession.TERMINAL)
-        .filter(last_activity_at__lt=cutoff)
-        .update(status=Status.EXPIRED, capturing_field="", completed_at=now)
-    )
+    expired = 0
+    while True:
+        with transaction.atomic():
+            sessions = list(
+                PaySession.objects.select_for_update(no_key=True, of=("self",), skip_locked=True)
+                .select_related(*_REPRESENTED)
+                .exclude(status__in=PaySession.TERMINAL)
+                .filter(last_activity_at__lt=cutoff)
+                .order_by("pk")[:batch]
+            )
+            if not sessions:
+                return expired
+            PaySession.objects.filter(pk__in=[s.pk for s in sessions]).update(
+                status=Status.EXPIRED, capturing_field="", completed_at=now, updated_at=now
+            )
+            for session in sessions:
+                session.status, session.capturing_field, session.completed_at = Status.EXPIRED, "", now
+                session.updated_at = now
+            outbox.record_many([(session, catalogue.PAY_SESSION_EXPIRED) for session in sessions])
+        expired += len(sessions)
+        if len(sessions) < batch:
+            return expired

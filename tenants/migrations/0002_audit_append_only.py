@@ -1,4 +1,4 @@
-"""On PostgreSQL, the database itself refuses UPDATE and DELETE on the audit log."""
+"""The database itself refuses UPDATE and DELETE on the audit log."""
 
 from django.db import migrations
 
@@ -19,13 +19,11 @@ DROP FUNCTION IF EXISTS paydesk_audit_append_only();
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE)
+    schema_editor.execute(CREATE)
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP)
+    schema_editor.execute(DROP)
 
 
 class Migration(migrations.Migration):

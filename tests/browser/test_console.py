@@ -20,9 +20,10 @@ from selenium.webdriver.common.keys import Keys
 
 from payments.console.models import ConsoleLink, ConsoleSettings
 from payments.sessions.models import PayEvent, PaySession
-from tests.browser.conftest import SCREENSHOTS, set_offline, set_viewport, wait_for
+from tests.browser.conftest import SCREENSHOT_DIR, save_viewport, set_offline, set_viewport
+from tests.browser.conftest import wait_until as wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_browser")]
 
 GOOD = {
     "payment-card-number": "4242424242424242",
@@ -118,7 +119,7 @@ def _signed_in(browser, live_server, username="ann"):
 # --- The main flow, by keyboard alone ----------------------------------------------------
 
 
-def test_an_agent_takes_a_payment_by_keyboard_from_a_prefilled_link(browser, desk, agents, live_server, screenshot):
+def test_an_agent_takes_a_payment_by_keyboard_from_a_prefilled_link(browser, desk, agents, live_server):
     call = new_call()
     console = Console(browser, live_server.url)
     query = {"call_sid": call, "amount": "12.50", "currency": "USD", "connector": "Stripe_Dev", "reference": "INV-1042"}
@@ -160,9 +161,9 @@ def test_an_agent_takes_a_payment_by_keyboard_from_a_prefilled_link(browser, des
     console.wait_state("postal-code", "captured")
     console.keys("1")
     console.wait_state("payment-card-number", "entering")
-    screenshot(browser, "console-session-1280x720")
+    save_viewport(browser, "console-session-1280x720")
     set_viewport(browser, 420, 860)
-    screenshot(browser, "console-session-420")
+    save_viewport(browser, "console-session-420")
     set_viewport(browser, 1280, 720)
     caller_types(desk, call, GOOD["payment-card-number"])
     console.wait_state("payment-card-number", "captured")
@@ -185,20 +186,22 @@ def test_an_agent_takes_a_payment_by_keyboard_from_a_prefilled_link(browser, des
     assert code.startswith("pi_") and code == PaySession.objects.get(pk=session.pk).payment_confirmation_code
     assert browser.execute_script("return document.activeElement.id") == "result-title"  # focus moved to it
     wait_for(browser, lambda d: f"Payment taken. 12.50 USD charged. Confirmation code {code}." in console.announced())
-    screenshot(browser, "console-success-1280x720")
+    save_viewport(browser, "console-success-1280x720")
     assert GOOD["payment-card-number"] not in browser.page_source
     assert console.page_id() == page
+    logged = [entry["message"] for entry in browser.get_log("browser")]
+    assert not [m for m in logged if "Content Security Policy" in m or "Uncaught" in m], logged
 
 
-def test_screens_of_the_start_page_at_both_widths(browser, desk, agents, live_server, screenshot, session_of):
+def test_screens_of_the_start_page_at_both_widths(browser, desk, agents, live_server, session_of):
     for status in ("succeeded", "failed", "capturing"):
         session_of(agents["ann"], status=status)
     console = _signed_in(browser, live_server)
     browser.get(f"{live_server.url}/console/?call_sid={new_call()}&amount=12.50&currency=USD&reference=INV-1042")
     wait_for(browser, lambda d: d.find_elements(By.ID, "new-title"))
-    screenshot(browser, "console-index-1280x720")
+    save_viewport(browser, "console-index-1280x720")
     set_viewport(browser, 420, 860)
-    screenshot(browser, "console-index-420")
+    save_viewport(browser, "console-index-420")
     assert console.css(".payment-form button[type=submit]").is_displayed()
 
 
@@ -213,7 +216,7 @@ def _enter(console, desk, call, card=GOOD):
         console.wait_state(field, "captured")
 
 
-def test_a_declined_card_then_another_card_on_the_same_call(browser, desk, agents, live_server, screenshot):
+def test_a_declined_card_then_another_card_on_the_same_call(browser, desk, agents, live_server):
     call = new_call()
     console = _signed_in(browser, live_server)
     first = console.start_payment({"call_sid": call, "amount": "20.00", "connector": "Stripe_Dev"})
@@ -221,7 +224,7 @@ def test_a_declined_card_then_another_card_on_the_same_call(browser, desk, agent
     console.css("[data-complete]").click()
     title, detail = console.result()
     assert title == "Declined" and "declined" in detail.lower()
-    screenshot(browser, "console-declined-1280x720")
+    save_viewport(browser, "console-declined-1280x720")
     console.css("[data-retry] button").click()
     wait_for(browser, lambda d: str(first.uuid) not in d.current_url, message="no new session page")
     second = PaySession.objects.exclude(pk=first.pk).get()
@@ -290,7 +293,7 @@ def test_live_updates_latency_and_a_network_blip(browser, desk, agents, live_ser
     recovered_ms = (timezone.now() - back).total_seconds() * 1000
     wait_for(browser, lambda d: not console.css("[data-connection]").is_displayed())
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     report = {
         "callbacks": len(latencies),
         "p50_ms": round(p50),
@@ -299,7 +302,7 @@ def test_live_updates_latency_and_a_network_blip(browser, desk, agents, live_ser
         "poll_ms": 500,
         "recovery_after_blip_ms": round(recovered_ms),
     }
-    (SCREENSHOTS / "console-latency.json").write_text(json.dumps(report, indent=2))
+    (SCREENSHOT_DIR / "console-latency.json").write_text(json.dumps(report, indent=2))
     print(f"\nconsole live updates: {report}")
     assert len(latencies) >= 50
     assert all(latency > -50 for latency in latencies)  # measured after arrival (clocks are one machine's)
@@ -322,7 +325,7 @@ def _frame_location(browser) -> str:
 
 
 def test_an_embedded_console_works_in_an_allowed_frame_and_is_refused_elsewhere(
-    browser, desk, world, api_for, live_server, host_page, screenshot
+    browser, desk, world, api_for, live_server, host_page
 ):
     allowed, other = host_page("Partner CRM"), host_page("Somewhere else")
     ConsoleSettings.objects.create(tenant=world.acme.tenant, frame_origins=allowed)
@@ -341,7 +344,7 @@ def test_an_embedded_console_works_in_an_allowed_frame_and_is_refused_elsewhere(
     assert console.bound("payment-card-number", "value_text") == "Visa •••• 4242"
     assert browser.execute_script("return document.cookie") == ""  # no cookie needed, none set
     browser.switch_to.default_content()
-    screenshot(browser, "console-embedded-frame")
+    save_viewport(browser, "console-embedded-frame")
 
     # The same link again, in the allowed frame: refused, and said inside the frame.
     browser.get(f"{allowed}/?src={quote(link['url'])}")

@@ -1,8 +1,11 @@
 """Who may open which console page: agents and above, their own sessions (supervisors:
 all of the tenant's), never another tenant's; 404 rather than 403 for a session."""
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from payments.sessions.models import PaySession
 from tenants.models import Tenant
@@ -109,7 +112,8 @@ def test_console_pages_may_not_be_framed_and_load_nothing_from_elsewhere(client,
         response = client.get(url)
         policy = response["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in policy, url
-        assert "script-src 'self';" in policy and "default-src 'self';" in policy
+        script_src = next(d for d in policy.split(";") if d.strip().startswith("script-src"))
+        assert "'self'" in script_src and "'unsafe-inline'" not in script_src and "http" not in script_src
         assert response["X-Frame-Options"] == "DENY"
 
 
@@ -122,3 +126,18 @@ def test_requesting_a_field_the_session_does_not_ask_for_is_refused_in_words(cli
     assert response.status_code == 400
     assert "cannot be captured in this session" in response.json()["error"]["message"]
     assert response.json()["state"]["session"] == str(session.uuid)
+
+
+def test_polls_do_not_keep_a_signed_in_session_alive_but_the_agents_own_requests_do(client, agents, session_of):
+    from django.contrib.sessions.models import Session
+
+    session = session_of(agents["ann"])
+    client.force_login(agents["ann"])
+    key = client.cookies["sessionid"].value
+    Session.objects.filter(pk=key).update(expire_date=timezone.now() + timedelta(minutes=5))
+    before = Session.objects.get(pk=key).expire_date
+    for _ in range(3):
+        assert client.get(f"/console/sessions/{session.uuid}/state", HTTP_ACCEPT="application/json").status_code == 200
+    assert Session.objects.get(pk=key).expire_date == before
+    assert client.get(f"/console/sessions/{session.uuid}/").status_code == 200
+    assert Session.objects.get(pk=key).expire_date > before

@@ -145,3 +145,23 @@ def test_ivr_sessions_are_in_the_pay_session_list(owner, make_flow, world):
     page = owner.get("/admin/payments/paysession/?channel__exact=ivr").content.decode()
     assert f"/admin/payments/paysession/{payment.pay_session.pk}/change/" in page
     assert owner.get(f"/admin/payments/paysession/{payment.pay_session.pk}/change/").status_code == 200
+
+
+def test_the_pay_session_search_box_finds_an_ivr_payment_by_its_reference(owner, make_flow, world):
+    from payments.ivr.models import IvrPayment
+    from tests.factories import PaySessionFactory
+
+    flow, theirs = make_flow(amount_source="reference"), make_flow(world.globex, amount_source="reference")
+    found = []
+    for f, tw in ((flow, world.acme), (theirs, world.globex)):
+        ref, _ = services.payment_reference_register(
+            flow=f, reference="4711", amount_minor=100, actor=Actor.system("t")
+        )
+        s = PaySessionFactory(tenant=tw.tenant, connector=f.connector, channel="ivr")
+        IvrPayment.objects.create(tenant=tw.tenant, flow=f, pay_session=s, reference=ref)
+        found.append(s)
+    PaySessionFactory(tenant=world.acme.tenant, connector=flow.connector, channel="ivr")  # no reference
+
+    page = owner.get("/admin/payments/paysession/", {"q": "4711"})
+
+    assert [s.pk for s in page.context["cl"].result_list] == [found[0].pk]  # not globex's

@@ -54,6 +54,15 @@ def test_dollars_then_cents_are_read_back_and_1_starts_pay(phone, make_flow):
     assert IvrPayment.objects.get().flow == flow
 
 
+def test_the_dollars_then_cents_flow_also_takes_one_entry_with_star(phone, make_flow):
+    flow = make_flow()
+    call = phone()
+    readback = enter_amount(call, flow, "12*50")
+    assert says(readback)[0] == "You entered twelve dollars and fifty cents."
+    assert query(readback.find("Gather").get("action"))["amount"] == "1250"
+    assert pay_of(call.press(readback, "1")).get("chargeAmount") == "12.50"
+
+
 @pytest.mark.parametrize(
     "whole,cents,amount,spoken_amount",
     [

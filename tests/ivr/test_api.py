@@ -75,6 +75,9 @@ def test_a_partner_registers_then_changes_a_reference(acme_api, make_flow):
         ({"reference": "1", "amount": "ten"}, "amount"),
         ({"reference": "1", "amount": "4.99"}, "amount"),  # below the flow's minimum
         ({"reference": "1"}, "amount"),
+        ({"reference": "1", "amount": "١٢"}, "amount"),  # Arabic-Indic digits: ASCII only
+        ({"reference": "1", "amount": "１２"}, "amount"),  # full-width digits
+        ({"reference": "1", "amount": "-0.00"}, "amount"),
     ],
 )
 def test_invalid_references_are_400_with_the_field(acme_api, make_flow, body, field):

@@ -180,6 +180,65 @@ def test_simulate_ivr_call_prints_the_conversation(ivr_desk, make_flow):
     assert PaySession.objects.get().status == "succeeded"
 
 
+def test_simulate_ivr_call_takes_12_star_50_as_the_readme_says(ivr_desk, make_flow):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    flow = make_flow()
+    out = StringIO()
+    call_command(
+        "simulate_ivr_call",
+        flow=str(flow.uuid),
+        amount_digits=["12*50"],
+        base_url=ivr_desk.url,
+        stripe_api_base=ivr_desk.stripe_url,
+        stdout=out,
+    )
+    assert "Paydesk says: You entered twelve dollars and fifty cents." in out.getvalue()
+    assert PaySession.objects.get().amount_minor == 1250
+
+
+def test_simulate_ivr_call_fails_when_the_call_ends_before_the_payment(ivr_desk, make_flow):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    flow = make_flow(max_amount_minor=1000)
+    out = StringIO()
+    with pytest.raises(CommandError, match="ended before the payment step"):
+        call_command(
+            "simulate_ivr_call",
+            flow=str(flow.uuid),
+            amount_digits=["99*00"],  # above the flow's maximum, every attempt
+            base_url=ivr_desk.url,
+            stripe_api_base=ivr_desk.stripe_url,
+            stdout=out,
+        )
+    assert not PaySession.objects.exists()
+
+
+def test_simulate_ivr_call_fails_when_the_payment_is_declined_unless_a_failure_is_expected(ivr_desk, make_flow):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    flow = make_flow(amount_source="fixed", fixed_amount_minor=500)
+    call = dict(
+        flow=str(flow.uuid),
+        card=["4000000000000002"],
+        then=["2"],  # no second card
+        base_url=ivr_desk.url,
+        stripe_api_base=ivr_desk.stripe_url,
+        stdout=StringIO(),
+    )
+    with pytest.raises(CommandError, match="did not succeed"):
+        call_command("simulate_ivr_call", **call)
+    call_command("simulate_ivr_call", expect="failure", **call)
+
+
 def test_the_simulator_command_line_plays_a_call(ivr_desk, make_flow, world, capsys):
     from connectors.services import connector_stripe_secret_key
     from simulators.twilio_pay.__main__ import main

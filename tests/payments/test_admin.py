@@ -241,16 +241,18 @@ def test_detail_page_shows_the_event_timeline_in_order_with_masked_values(world,
     assert response.status_code == 200
     content = response.content.decode()
     steps = [
+        "→ Twilio (create)",
         "charge_amount=12.50 · currency=USD",
-        "capture=payment-card-number",
-        "Capture=payment-card-number · Required=ExpirationDate,SecurityCode,PostalCode",
-        "PaymentCardNumber=xxxxxxxxxxxx4242",
+        "→ Twilio (capture)",
+        '<td class="nowrap">payment-card-number</td>',
+        "← Twilio (status-callback)",
+        "Required=ExpirationDate,SecurityCode,PostalCode · PaymentCardNumber=xxxxxxxxxxxx4242",
         "Result=payment-connector-error · PayErrorCode=64012",
     ]
-    positions = [content.find(step) for step in steps]
+    timeline = content[content.index('class="pay-event-timeline"') :]
+    positions = [timeline.find(step) for step in steps]
     assert -1 not in positions, dict(zip(steps, positions, strict=True))
     assert positions == sorted(positions)
-    assert "<td>201</td>" in content and "<td>202</td>" in content
     assert "4242424242424242" not in content
     # Every event was applied, and the applied time is shown (no "—" in an inbound row's Applied cell).
     assert PayEvent.objects.filter(session=s, direction="in", applied_at__isnull=True).count() == 0
@@ -267,8 +269,9 @@ def test_timeline_shows_late_events_and_outbound_errors(world, as_acme_owner):
 
     content = as_acme_owner.get(url("change", s.pk)).content.decode()
 
-    assert "status=cancel · error=Twilio unreachable: ConnectionError" in content
-    assert "<td>Result=success</td><td>—</td><td>—</td><td>—</td><td>late</td>" in content
+    assert "error=Twilio unreachable: ConnectionError" in content
+    assert '<tr class="late">' in content
+    assert 'Result=success <span class="quiet">(arrived after the session ended: kept, not applied)</span>' in content
 
 
 def test_timeline_shows_only_events_of_the_sessions_tenant(world, as_acme_owner):
@@ -279,7 +282,10 @@ def test_timeline_shows_only_events_of_the_sessions_tenant(world, as_acme_owner)
 
     content = as_acme_owner.get(url("change", s.pk)).content.decode()
 
-    assert "Capture=expiration-date · ErrorType=input-timeout" in content
+    assert (
+        '<td class="nowrap">expiration-date</td>'
+        '<td class="what">Twilio asks for expiration-date · ErrorType=input-timeout</td>' in content
+    )
     assert "ErrorType=Gx" not in content
 
 
@@ -298,15 +304,17 @@ def test_detail_page_groups_fields_and_shows_masked_card_values(world, as_acme_o
     content = response.content.decode()
     titles = [name for name, _ in response.context["adminform"].fieldsets]
     assert titles == [
-        "Request",
-        "Progress",
-        "Masked values",
-        "Outcome",
-        "Twilio error",
-        "Who and when",
+        None,  # the summary
         "Reconciliation with Stripe",
+        "Refunds",
         "Event timeline",
+        "Request parameters",
+        "Progress and masked values",
+        "Outcome fields and times",
     ]
+    classes = [fs.classes for fs in response.context["adminform"]]
+    assert classes[-3:] == ["collapse"] * 3 and "collapse" not in classes[:-3]  # the outcome first, unfolded
+    assert "Visa •••• 4242" in content
     assert "xxxxxxxxxxxx4242" in content
     assert "12.50 USD" in content
     assert "Another payment is in progress" in content
@@ -434,7 +442,7 @@ def test_a_refusal_is_reported_and_the_other_sessions_are_still_cancelled(world,
     assert PaySession.objects.get(pk=unreachable.pk).status == "created"
     errors = [text for level, text in messages_of(response) if level == "error"]
     assert len(errors) == 1
-    assert unreachable.payment_sid in errors[0] and "Twilio unreachable" in errors[0]
+    assert str(unreachable.uuid) in errors[0] and "Twilio unreachable" in errors[0]
     assert ("success", "2 session(s) cancelled.") in messages_of(response)
 
 
@@ -453,3 +461,78 @@ def test_cancel_button_on_the_detail_page(world, as_acme_owner):
     again = as_acme_owner.post(url("change", s.pk), {"_cancel_session": "Cancel this session"})
 
     assert ("error", "The session was not cancelled: The session has ended (cancelled).") in messages_of(again)
+
+
+# --- Outcome first, found by any id --------------------------------------------------------
+
+
+def test_the_page_opens_with_the_outcome_in_words_and_the_stripe_link_of_the_connectors_mode(world, as_acme_owner):
+    s = session(
+        world.acme,
+        connector="Stripe_Dev",
+        amount_minor=1250,
+        status="failed",
+        result="payment-connector-error",
+        payment_error="Your card was declined.",
+        pay_error_code="64012",
+        payment_confirmation_code="pi_3Declined",
+        card_last4="0002",
+        card_type="visa",
+        card_expiration="1229",
+    )
+
+    content = as_acme_owner.get(url("change", s.pk)).content.decode()
+
+    summary = content[content.index('class="pay-summary"') : content.index("Request parameters")]
+    assert "Failed" in summary and "12.50 USD" in summary and "Visa •••• 0002, expires 12/29" in summary
+    assert "Declined by the payment processor: Your card was declined. (error 64012)" in summary
+    assert 'href="https://dashboard.stripe.com/test/payments/pi_3Declined"' in summary
+    assert "Reconciliation" in summary and "not checked yet" in summary
+    assert "<th>Started by</th>" in summary
+
+
+def test_times_on_the_page_have_seconds_in_the_tenants_time_zone(world, as_acme_owner):
+    world.acme.tenant.time_zone = "America/New_York"
+    world.acme.tenant.save()
+    s = session(world.acme)
+    PaySession.objects.filter(pk=s.pk).update(created_at=datetime(2025, 1, 15, 15, 4, 5, tzinfo=UTC))
+
+    content = as_acme_owner.get(url("change", s.pk)).content.decode()
+
+    assert "2025-01-15 10:04:05 EST" in content
+
+
+def test_a_session_is_found_by_its_uuid_in_the_search_box_and_by_url(world, as_acme_owner):
+    s, other = session(world.acme), session(world.acme)
+
+    found = as_acme_owner.get(url("changelist"), {"q": str(s.uuid)})
+    assert [row.pk for row in found.context["cl"].result_list] == [s.pk]
+    by_reference = as_acme_owner.get(url("changelist"), {"q": f"Paydesk {s.uuid}"}).context["cl"].result_list
+    assert [row.pk for row in by_reference] == [s.pk]
+
+    page = as_acme_owner.get(url("change", s.uuid))
+    assert page.status_code == 200 and page.context["original"] == s
+    assert as_acme_owner.get(f"/admin/payments/paysession/{s.uuid}/", follow=True).context["original"] == s
+    assert other.pk != s.pk
+
+
+def test_another_tenants_session_is_404_by_uuid_and_not_found_by_search(world, as_acme_owner):
+    theirs = session(world.globex)
+
+    assert as_acme_owner.get(url("change", theirs.uuid)).status_code == 404
+    assert list(as_acme_owner.get(url("changelist"), {"q": str(theirs.uuid)}).context["cl"].result_list) == []
+
+
+@pytest.mark.parametrize("field", ["call_sid", "payment_sid", "card_last4", "payment_confirmation_code"])
+def test_one_search_box_finds_a_session_by_each_id(world, as_acme_owner, field):
+    s = session(world.acme, card_last4="4242", payment_confirmation_code="pi_3Found")
+    session(world.acme, card_last4="1111", payment_confirmation_code="pi_3Other")
+
+    found = as_acme_owner.get(url("changelist"), {"q": getattr(s, field)}).context["cl"].result_list
+    assert [row.pk for row in found] == [s.pk]
+
+
+def test_channel_reads_ivr_not_ivr_in_title_case(world, as_acme_owner):
+    s = session(world.acme, channel="ivr")
+    assert ">IVR<" in as_acme_owner.get(url("changelist")).content.decode()
+    assert "IVR · connector" in as_acme_owner.get(url("change", s.pk)).content.decode()

@@ -326,7 +326,10 @@ def test_the_event_timeline_records_requests_and_callbacks(agent):
     agent.capture("payment-card-number", "4242424242424242")
     events = agent.api.get(f"/api/v1/pay-sessions/{agent.session['id']}/events/").json()
     kinds = [(e["direction"], e["kind"]) for e in events]
-    assert kinds[0] == ("out", "create") and ("out", "capture") in kinds
+    # Twilio's first callback may be stored before the answer to create is (the simulator,
+    # like Twilio, can call back before Paydesk has read its answer): order within each side.
+    outbound = [kind for direction, kind in kinds if direction == "out"]
+    assert outbound[0] == "create" and "capture" in outbound
     assert sum(1 for d, _ in kinds if d == "in") >= 3
     assert all(e["applied_at"] for e in events if e["direction"] == "in")
 

@@ -190,3 +190,46 @@ def test_the_pay_session_page_shows_the_panel_the_reconciliation_app_plugs_in(wo
     page = client.get(reverse("admin:payments_paysession_change", args=[session.pk])).content.decode()
     assert "Reconciliation with Stripe" in page
     assert "Not checked against Stripe yet" in page  # the panel itself, not the reverse relation's "-"
+
+
+def test_stripe_amounts_read_in_major_units_with_the_currency(world, client):
+    from django.utils import timezone
+
+    from payments.reconciliation.models import SessionReconciliation, StripeCharge
+    from tests.factories import PaySessionFactory
+
+    client.force_login(world.acme.owner)
+    connector = world.acme.connectors["Stripe_Dev"]
+    charge = StripeCharge.objects.create(
+        tenant=world.acme.tenant,
+        connector=connector,
+        stripe_id="ch_3Major",
+        amount=1250,
+        currency="USD",
+        status="succeeded",
+        created=timezone.now(),
+        observed_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    session = PaySessionFactory(tenant=world.acme.tenant, connector=connector)
+    record = SessionReconciliation.objects.create(
+        tenant=world.acme.tenant,
+        connector=connector,
+        session=session,
+        state="matched",
+        stripe_amount=1250,
+        stripe_currency="USD",
+        fee=66,
+        net=1184,
+        checked_at=timezone.now(),
+    )
+
+    listing = client.get(reverse("admin:reconciliation_stripecharge_changelist")).content.decode()
+    page = client.get(reverse("admin:reconciliation_stripecharge_change", args=[charge.pk])).content.decode()
+    states = client.get(reverse("admin:reconciliation_sessionreconciliation_changelist")).content.decode()
+    state = client.get(reverse("admin:reconciliation_sessionreconciliation_change", args=[record.pk])).content.decode()
+
+    assert "12.50 USD" in listing and ">1250<" not in listing
+    assert "12.50 USD" in page
+    assert "0.66 USD" in states and "11.84 USD" in states
+    assert "12.50 USD" in state and "0.66 USD" in state

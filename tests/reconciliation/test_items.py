@@ -16,12 +16,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def refunded(dev, stripe_objects):
+    """A session Stripe charged 19.00 for where Paydesk says 20.00, then refunded 5.00 of."""
     session = paid_session(dev, amount_minor=2000)
-    intent = stripe_objects.payment(session, amount=2000)
+    intent = stripe_objects.payment(session, amount=1900)
     set_code(session, intent["id"])
     stripe_objects.refund(intent["charge_id"], amount=500)
     reconcile(dev)
-    return session, intent, ReconciliationItem.objects.get(session=session, reason=State.REFUNDED)
+    return session, intent, ReconciliationItem.objects.get(session=session, reason=State.AMOUNT_MISMATCH)
 
 
 def test_a_person_resolves_an_item_with_a_note_and_it_is_audited(world, refunded):
@@ -60,11 +61,11 @@ def test_a_resolved_item_is_opened_again_when_the_difference_changes(dev, world,
     session, intent, item = refunded
     reconciliation_item_resolve(item=item, note="Partial refund agreed.", actor=Actor.for_user(world.acme.owner))
 
-    stripe_objects.refund(intent["charge_id"], amount=1500)  # now fully refunded: news
+    stripe_objects.refund(intent["charge_id"], amount=1400)  # now fully refunded: news
     reconcile(dev)
 
     item.refresh_from_db()
-    assert item.is_open and item.resolution_note == "" and item.stripe_data["amount_refunded"] == 2000
+    assert item.is_open and item.resolution_note == "" and item.stripe_data["amount_refunded"] == 1900
     assert AuditEvent.objects.get(action="reconciliation.item_resolved").changes["note"] == "Partial refund agreed."
 
 

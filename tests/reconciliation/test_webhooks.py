@@ -5,11 +5,13 @@ another tenant. Events are localstripe's own (GET /v1/events) or built from loca
 objects for the types it never emits (charge.refunded), posted here signed as Stripe
 signs them, so no test waits for a delivery."""
 
+import json
 import time
 import uuid
 
 import pytest
 
+from connectors.services import connector_stripe_webhook_secret
 from core.cardsafe import tripwire_count
 from payments.reconciliation.models import (
     ReconciliationItem,
@@ -20,7 +22,7 @@ from payments.reconciliation.models import (
     StripeRefund,
     StripeWebhookEvent,
 )
-from tests.reconciliation.conftest import make_event, paid_session, post_event, reconcile, set_code
+from tests.reconciliation.conftest import make_event, paid_session, post_event, reconcile, set_code, signed
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +136,7 @@ def test_events_replayed_twice_and_out_of_order_give_the_in_order_result(
 
     deliver([succeeded, refunded, refund_created])
     in_order = _snapshot(dev, session)
-    assert in_order["record"] == [(State.REFUNDED, 1000, intent["charge_id"])]
+    assert in_order["record"] == [(State.PARTIALLY_REFUNDED, 1000, intent["charge_id"])]
 
     for model in (
         StripeWebhookEvent,
@@ -213,4 +215,76 @@ def test_the_periodic_sync_covers_an_event_that_never_arrived(dev, stripe_object
 
     reconcile(dev)
 
-    assert SessionReconciliation.objects.get(session=session).state == State.REFUNDED
+    assert SessionReconciliation.objects.get(session=session).state == State.PARTIALLY_REFUNDED
+
+
+# --- Signed, but not usable; signed at the wrong time (issue 12) -----------------------------
+
+
+def _post_signed(client, connector, payload: bytes, *, at: int | None = None):
+    secret = connector_stripe_webhook_secret(connector=connector)
+    return client.post(
+        f"/stripe/webhooks/{connector.uuid}/",
+        data=payload,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signed(payload, secret, at=at),
+    )
+
+
+def _charge_event(**changes) -> dict:
+    event = make_event({"object": "charge", "id": "ch_m", "amount": 1, "currency": "usd"}, "charge.succeeded")
+    return {k: v for k, v in (event | changes).items() if v is not None}
+
+
+MALFORMED = {
+    "created is 1e20": json.dumps(_charge_event(created=None)).replace("{", '{"created": 1e20, ', 1).encode(),
+    "created is text": json.dumps(_charge_event(created="abc")).encode(),
+    "created is far away": json.dumps(_charge_event(created=10**20)).encode(),
+    "no id": json.dumps(_charge_event(id=None)).encode(),
+    "an array": json.dumps([_charge_event()]).encode(),
+    "not JSON": b"{'id': 'evt_1'",
+    "nested 5,000 deep": b'{"id": "evt_deep", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "a NUL in a string": json.dumps(_charge_event(type="charge.\u0000")).encode(),
+}
+
+
+@pytest.mark.parametrize("payload", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_signed_but_malformed_event_is_a_400_and_is_stored_for_inspection(
+    client, dev, payload, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = _post_signed(client, dev, payload)
+        again = _post_signed(client, dev, payload)
+
+    for answer in (response, again):
+        assert answer.status_code == 400, answer.content
+        assert answer.json()["error"]["code"] == "malformed_event"
+    stored = StripeWebhookEvent.objects.get()  # once, however often it comes
+    assert stored.outcome == "malformed" and stored.problem and stored.connector == dev
+    assert stored.problem in response.json()["error"]["message"]
+    assert stored.payload  # the body as received (parsed, or its text)
+    assert not callbacks  # never applied
+    assert not StripeCharge.objects.exists()
+
+
+def test_a_malformed_event_is_masked_like_any_other(client, dev):
+    before = tripwire_count()
+    payload = json.dumps([{"description": "4242 4242 4242 4242"}]).encode()
+    assert _post_signed(client, dev, payload).status_code == 400
+    stored = StripeWebhookEvent.objects.get()
+    assert "4242 4242 4242 4242" not in str(stored.payload) and tripwire_count() == before + 1
+
+
+@pytest.mark.parametrize(
+    "offset,accepted",
+    [(-240, True), (240, True), (-360, False), (360, False), (10 * 365 * 86400, False), (-10 * 365 * 86400, False)],
+)
+def test_a_signature_timestamp_more_than_five_minutes_away_either_way_is_refused(client, dev, offset, accepted):
+    payload = json.dumps(_charge_event()).encode()
+    response = _post_signed(client, dev, payload, at=int(time.time()) + offset)
+    if accepted:
+        assert response.status_code == 200, response.content
+    else:
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "invalid_signature"
+        assert not StripeWebhookEvent.objects.exists()

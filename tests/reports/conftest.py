@@ -1,6 +1,7 @@
-"""Report test helpers: pay sessions at a given instant, and the Stripe mirror rows the
+"""Report test helpers: pay sessions at a given instant, the Stripe mirror rows the
 reconciliation app keeps for them (charge, balance transaction, payout, refund, dispute,
-and the session's reconciliation record), written directly, one tenant at a time."""
+and the session's reconciliation record), and Paydesk's refunds, written directly, one
+tenant at a time."""
 
 import csv
 import io
@@ -19,6 +20,7 @@ from payments.reconciliation.models import (
     StripeDispute,
     StripePayout,
 )
+from payments.refunds.models import Refund
 from payments.sessions.models import PaySession
 from tests.factories import MembershipFactory, PaySessionFactory, UserFactory
 
@@ -89,8 +91,11 @@ def stripe_payment(
     payout_id: str = "",
     dispute: str = "",
     state: str = "matched",
+    refunded_at: datetime | None = None,
 ) -> StripeCharge:
-    """What the mirror holds for a paid session, and its reconciliation record."""
+    """What the mirror holds for a paid session, and its reconciliation record. With
+    `refunded`, Paydesk's refund of that amount too, made by Stripe at `refunded_at`
+    (default: 15 minutes after the session)."""
     n = next(_ids)
     charge_id = charge_id or f"ch_test{n:06d}"
     amount = s.amount_minor if amount is None else amount
@@ -148,7 +153,26 @@ def stripe_payment(
         payout_id=payout_id,
         checked_at=timezone.now(),
     )
+    if refunded:
+        refund(s, refunded, at=refunded_at or s.created_at + timedelta(minutes=15), currency=currency)
     return charge
+
+
+def refund(s: PaySession, amount_minor: int, *, at: datetime, status="succeeded", currency=None, **fields) -> Refund:
+    """A refund of the session that Stripe made at `at` (its `created`)."""
+    n = next(_ids)
+    return Refund.objects.create(
+        tenant=s.tenant,
+        session=s,
+        connector=s.connector,
+        amount_minor=amount_minor,
+        currency=currency or s.currency,
+        status=status,
+        stripe_refund_id=f"re_test{n:06d}",
+        refunded_at=at,
+        idempotency_key=f"refund-{n}",
+        **fields,
+    )
 
 
 def balance_txn(tw, *, stripe_id, payout_id, amount, fee, type_="charge", source_id="", currency="USD", when=None):

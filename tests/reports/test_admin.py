@@ -98,6 +98,43 @@ def test_the_dashboard_draws_svg_charts_without_any_external_resource(world, as_
     assert not re.search(r"(src|href)=\"https?://", page)  # the whole page: nothing from the network
 
 
+def test_the_dashboard_shows_percentages_round_ticks_with_the_currency_and_one_currency_throughout(world, as_finance):
+    tw = world.acme
+    from django.utils import timezone
+
+    today = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    for amount in (2000, 3431):
+        session(tw, when=today, amount_minor=amount)  # 54.31 USD in all
+    session(tw, when=today, status="failed", result="caller-hung-up")
+    session(tw, when=today, amount_minor=9900, currency="EUR")
+    session(tw, when=today, currency="EUR", status="failed", result="validation-error")
+
+    default = as_finance.get(DASHBOARD).content.decode()
+    assert "All figures below are for <strong>EUR</strong> payments" in default  # the most volume
+    usd = as_finance.get(DASHBOARD, {"currency": "USD"}).content.decode().split('class="finance-dashboard"', 1)[1]
+
+    assert "All figures below are for <strong>USD</strong> payments" in usd
+    assert "66.7%" in usd and "0.6667" not in usd  # 2 of 3 ended USD sessions succeeded
+    for tick in ("0 USD", "20 USD", "40 USD", "60 USD"):
+        assert f">{tick}</text>" in usd
+    assert "54.31" in usd and "27.15" not in usd  # a total, never an unrounded tick
+    assert "caller-hung-up" in usd and "validation-error" not in usd and "99.00" not in usd
+
+    eur = as_finance.get(DASHBOARD, {"currency": "EUR"}).content.decode().split('class="finance-dashboard"', 1)[1]
+    assert "All figures below are for <strong>EUR</strong> payments" in eur
+    assert "validation-error" in eur and "caller-hung-up" not in eur and "99.00" in eur and "54.31" not in eur
+    assert "50.0%" in eur
+
+
+def test_nice_ticks_are_round_and_reach_the_top():
+    from payments.reports.charts import nice_ticks
+
+    assert nice_ticks(217.24) == [0, 100, 200, 300]
+    assert nice_ticks(54.31) == [0, 20, 40, 60]
+    assert nice_ticks(100) == [0, 25, 50, 75, 100]
+    assert nice_ticks(0) == [0.0, 1.0]
+
+
 def test_another_tenant_dashboard_and_jobs_answer_404(world, as_finance):
     job = ExportJob.objects.create(
         tenant=world.globex.tenant, kind="payments", format="csv", spec={}, fingerprint="g", requested_by_label="x"

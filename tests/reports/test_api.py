@@ -4,6 +4,7 @@ CSV writer's fast path, which must write exactly what csv.writer writes."""
 import csv
 import io
 import random
+from datetime import timedelta
 
 import pytest
 
@@ -96,13 +97,38 @@ def test_the_fast_csv_path_writes_what_csv_writer_writes():
     assert all(not v[:1] or v[0] not in "=+-@\t\r" for row in parsed for i, v in enumerate(row) if i != 1)
 
 
-@pytest.mark.parametrize("path", ["/api/v1/reports/payments?format=csv", "/api/v1/reports/daily-summary"])
-def test_on_a_database_without_postgresql_reports_answer_a_clear_501(world, api, monkeypatch, path):
-    """The first run uses SQLite; the report SQL is PostgreSQL's, so it says so."""
-    from django.db import connection
+@pytest.mark.parametrize("params", [{}, {"period": "last_7_days"}, {"period": "last_30_days"}])
+def test_the_daily_summary_windows_include_today(world, api, monkeypatch, params):
+    from datetime import UTC, datetime
 
-    monkeypatch.setattr(connection, "vendor", "sqlite")
-    response = api.get(path)
-    assert response.status_code == 501
-    error = response.json()["error"]
-    assert error["code"] == "needs_postgresql" and "DATABASE_URL" in error["message"]
+    from django.utils import timezone
+
+    now = datetime(2025, 6, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    world.acme.tenant.time_zone = "America/New_York"
+    world.acme.tenant.save()
+    session(world.acme, when=now - timedelta(hours=1))  # today, local
+    window = 7 if params.get("period") == "last_7_days" else 30
+    session(world.acme, when=now - timedelta(days=window - 1, hours=1))  # the window's first day
+    session(world.acme, when=now - timedelta(days=window, hours=1))  # the day before: outside
+
+    data = api.get("/api/v1/reports/daily-summary", params).json()
+
+    first = (datetime(2025, 6, 10) - timedelta(days=window - 1)).date().isoformat()
+    assert (data["date_from"], data["date_to"]) == (first, "2025-06-10")
+    assert sorted(d["date"] for d in data["days"]) == [first, "2025-06-10"]
+
+
+def test_the_dashboard_and_the_api_show_the_same_last_n_days(world, api, monkeypatch):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    from payments.reports.dashboard import dashboard_context
+
+    now = datetime(2025, 6, 10, 15, 0, tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    data = api.get("/api/v1/reports/daily-summary", {"period": "last_7_days"}).json()
+    context = dashboard_context(tenant=world.acme.tenant, days=7)
+    assert (context["first"].isoformat(), context["today"].isoformat()) == (data["date_from"], data["date_to"])
+    assert (data["date_from"], data["date_to"]) == ("2025-06-04", "2025-06-10")

@@ -18,6 +18,7 @@ from payments.reconciliation.models import (
     StripeDispute,
     StripePayout,
 )
+from payments.refunds.models import Refund
 from payments.reports.exports import COLUMN_KEYS, COLUMNS
 from payments.sessions.models import PaySession
 from tests.reports.conftest import at, content, parse_csv, parse_xlsx, payout, session, stripe_payment
@@ -64,6 +65,8 @@ def expected_row(s: PaySession) -> dict:
         "description": s.description,
         **dict.fromkeys(["stripe_fee", "net", "settlement_currency", "amount_refunded", "refund_currency"], ""),
         **dict.fromkeys(["dispute_status", "payout_id", "payout_date", "reconciliation_state"], ""),
+        "row_type": "payment",
+        "refund_id": "",
     }
     record = SessionReconciliation.objects.filter(session=s).first()
     if record is None:
@@ -79,8 +82,6 @@ def expected_row(s: PaySession) -> dict:
         stripe_fee=major(txn.fee, txn.currency),
         net=major(txn.net, txn.currency),
         settlement_currency=txn.currency,
-        amount_refunded=major(charge.amount_refunded, charge.currency),
-        refund_currency=charge.currency,
         payout_id=txn.payout_id,
     )
     dispute = StripeDispute.objects.filter(tenant=s.tenant, charge_id=charge.stripe_id).order_by("-created").first()
@@ -88,6 +89,36 @@ def expected_row(s: PaySession) -> dict:
     paid_out = StripePayout.objects.filter(tenant=s.tenant, stripe_id=txn.payout_id).first()
     row["payout_date"] = paid_out.arrival_date.date().isoformat() if paid_out else ""
     return row
+
+
+def expected_refund_row(r: Refund) -> dict:
+    """What the export must say about a refund: the session's columns, on Stripe's day."""
+    s = r.session
+    local = r.refunded_at.astimezone(zoneinfo.ZoneInfo(s.tenant.time_zone))
+    utc = r.refunded_at.astimezone(zoneinfo.ZoneInfo("UTC"))
+    empty = ["amount", "result", "stripe_fee", "net", "settlement_currency", "dispute_status", "payout_id"]
+    return {
+        **expected_row(s),
+        **dict.fromkeys([*empty, "payout_date", "reconciliation_state"], ""),
+        "date": local.date().isoformat(),
+        "time": local.strftime("%H:%M:%S"),
+        "created_utc": utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "status": r.status,
+        "amount_refunded": major(r.amount_minor, r.currency),
+        "refund_currency": r.currency,
+        "description": f"Refund ({r.get_reason_display() or 'no reason given'})" + (f": {r.note}" if r.note else ""),
+        "row_type": "refund",
+        "refund_id": r.stripe_refund_id,
+    }
+
+
+def expected_rows(sessions) -> list[dict]:
+    """Every session, oldest first, then every succeeded refund of theirs, oldest first."""
+    refunds = Refund.objects.filter(session__in=sessions, status="succeeded").order_by("refunded_at", "pk")
+    return [
+        *(expected_row(s) for s in sorted(sessions, key=lambda s: s.created_at)),
+        *(expected_refund_row(r) for r in refunds),
+    ]
 
 
 @pytest.fixture
@@ -116,11 +147,14 @@ def test_csv_export_has_every_session_with_every_column_as_in_the_database(world
     rows = export_csv(api)
 
     assert list(rows[0]) == COLUMN_KEYS
-    assert rows == [expected_row(s) for s in sorted(acme_payments, key=lambda s: s.created_at)]
+    assert rows == expected_rows(acme_payments)
     assert rows[0]["date"] == "2025-01-30" and rows[0]["time"] == "23:30:00"  # 04:30 UTC is 23:30 in New York
     assert rows[0]["stripe_fee"] == "0.66" and rows[0]["net"] == "11.84" and rows[0]["payout_date"] == "2025-02-03"
-    assert rows[1]["amount_refunded"] == "5.00" and rows[2]["dispute_status"] == "needs_response"
+    assert rows[1]["amount_refunded"] == "" and rows[1]["row_type"] == "payment"
+    assert rows[2]["dispute_status"] == "needs_response"
     assert rows[5]["amount"] == "" and rows[5]["stripe_fee"] == ""
+    assert (rows[6]["row_type"], rows[6]["amount_refunded"], rows[6]["time"]) == ("refund", "5.00", "10:15:00")
+    assert rows[6]["session_id"] == rows[1]["session_id"] and rows[6]["refund_id"].startswith("re_")
 
 
 def test_csv_is_rfc4180_with_crlf_and_an_optional_byte_order_mark(api, acme_payments):
@@ -129,7 +163,7 @@ def test_csv_is_rfc4180_with_crlf_and_an_optional_byte_order_mark(api, acme_paym
 
     assert not plain.startswith(b"\xef\xbb\xbf") and with_bom.startswith(b"\xef\xbb\xbf")
     assert with_bom[3:] == plain
-    assert plain.count(b"\r\n") == len(acme_payments) + 1
+    assert plain.count(b"\r\n") == len(acme_payments) + 2  # the header and one refund row
     assert b'"Say ""hi"""' in plain and b'"Invoice 7, with a comma"' in plain
 
 
@@ -177,8 +211,8 @@ def test_xlsx_cells_are_typed_and_a_totals_row_per_currency_adds_up(world, api, 
     header, body = values[0], values[1:]
     assert list(header) == [c.header for c in COLUMNS]
     at_ = {k: i for i, k in enumerate(COLUMN_KEYS)}
-    data, totals = body[:8], body[8:]
-    expected = [expected_row(s) for s in sorted([*acme_payments, yen, dinar], key=lambda s: s.created_at)]
+    data, totals = body[:9], body[9:]
+    expected = expected_rows([*acme_payments, yen, dinar])
     for row, want in zip(data, expected, strict=True):
         assert row[at_["date"]] == datetime.combine(date.fromisoformat(want["date"]), time())
         assert row[at_["time"]] == time.fromisoformat(want["time"])
@@ -198,8 +232,11 @@ def test_xlsx_cells_are_typed_and_a_totals_row_per_currency_adds_up(world, api, 
         rows = by_currency[row[at_["currency"]]]
         assert Decimal(str(row[at_["amount"]])) == sum(Decimal(w["amount"]) for w in rows)
         assert Decimal(str(row[at_["stripe_fee"]])) == sum(Decimal(w["stripe_fee"] or 0) for w in rows)
+        refunds = [w for w in expected if w["refund_currency"] == row[at_["currency"]]]
+        assert Decimal(str(row[at_["amount_refunded"]])) == sum(Decimal(w["amount_refunded"]) for w in refunds)
         assert row[0].startswith(f"Total {row[at_['currency']]}")
-    amounts = [sheet.cell(row=r, column=at_["amount"] + 1) for r in range(2, 10)]
+    assert Decimal(str(totals[-1][at_["amount_refunded"]])) == Decimal("5.00")  # USD: the one refund
+    amounts = [sheet.cell(row=r, column=at_["amount"] + 1) for r in range(2, 11)]
     number_formats = {c.number_format for c in amounts if c.value is not None}
     assert number_formats == {"#,##0.00", "#,##0", "#,##0.000"}
 
@@ -239,7 +276,7 @@ def test_the_column_picker_keeps_the_order_asked_and_refuses_unknown_columns(api
     rows = export_csv(api, columns="amount,session_id,date")
     response = api.get(URL, {"columns": "amount,secret"})
 
-    assert list(rows[0]) == ["amount", "session_id", "date"] and len(rows) == len(acme_payments)
+    assert list(rows[0]) == ["amount", "session_id", "date"] and len(rows) == len(acme_payments) + 1  # a refund
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["columns"][0].startswith("Unknown column(s): secret.")
 

@@ -3,6 +3,7 @@ per total, local days, and the same numbers as the export's rows."""
 
 from collections import defaultdict
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -102,12 +103,14 @@ def test_totals_are_the_sum_of_the_rows_and_match_the_export(api, month):
     from_export = defaultdict(lambda: dict.fromkeys(["sessions", "gross", "fees", "net", "refunds"], Decimal(0)))
     for row in export:
         key = (row["Date (local)"], row["Connector"], row["Currency"])
+        if row["Row"] == "refund":
+            from_export[key]["refunds"] += Decimal(row["Amount refunded"])
+            continue
         from_export[key]["sessions"] += 1
         if row["Status"] == "succeeded":
             from_export[key]["gross"] += Decimal(row["Amount"])
         from_export[key]["fees"] += Decimal(row["Stripe fee"] or 0)
         from_export[key]["net"] += Decimal(row["Net"] or 0)
-        from_export[key]["refunds"] += Decimal(row["Amount refunded"] or 0)
     for d in data["days"]:
         mine = from_export[(d["date"], d["connector"], d["currency"])]
         assert {k: Decimal(d[k]) for k in ("sessions", "gross", "fees", "net", "refunds")} == mine
@@ -223,6 +226,28 @@ def test_payout_report_never_shows_another_tenant_payouts(world, api_for, payout
 
 
 # --- Exceptions -------------------------------------------------------------------------
+
+
+def test_exceptions_report_answers_json_when_asked(world, api):
+    s = session(world.acme, when=at("2025-03-01 12:00"), amount_minor=1250)
+    open_item = item(world.acme, s)
+    item(world.globex, session(world.globex, when=at("2025-03-01 12:00")))
+
+    response = api.get("/api/v1/reports/exceptions", {"format": "json"})
+
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["time_zone"] == world.acme.tenant.time_zone
+    [row] = body["items"]
+    assert (row["session_id"], row["reason"], row["status"]) == (str(s.uuid), "amount_mismatch", "open")
+    assert (row["paydesk_amount"], row["stripe_amount"], row["stripe_currency"]) == ("12.50", "12.51", "USD")
+    assert (
+        row["opened_at"]
+        == open_item.opened_at.astimezone(ZoneInfo(world.acme.tenant.time_zone))
+        .replace(microsecond=0, tzinfo=None)
+        .isoformat()
+    )
 
 
 def test_exceptions_report_lists_the_tenant_items_with_amounts_in_major_units(world, api):

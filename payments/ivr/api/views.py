@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from config.errors import ServiceError
+from config.schema import can_answer
 from payments.ivr import selectors, services
 from payments.ivr.api.serializers import (
     PaymentFlowSerializer,
@@ -33,7 +34,7 @@ class PaymentFlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def get_object(self):
         return selectors.payment_flow_get(tenant=request_tenant(self.request), uuid=self.kwargs["id"])
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, extensions=can_answer(409))
     @action(detail=True, methods=["get"])
     def studio(self, request, id=None):
         """The flow as a Twilio Studio Flow definition (import it in Studio, or POST it to
@@ -47,6 +48,7 @@ class PaymentFlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         methods=["post"],
         request=PaymentReferenceRegisterSerializer,
         responses={201: PaymentReferenceSerializer, 200: PaymentReferenceSerializer},
+        extensions=can_answer(409),  # the reference has been paid
     )
     @extend_schema(methods=["get"], responses=PaymentReferenceSerializer(many=True))
     @action(detail=True, methods=["get", "post"])
@@ -71,7 +73,7 @@ class PaymentFlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return Response(PaymentReferenceSerializer(row).data, status=code)
 
     @extend_schema(responses=PaymentReferenceSerializer)
-    @action(detail=True, methods=["get"], url_path=r"references/(?P<reference>[0-9]{1,32})")
+    @action(detail=True, methods=["get"], url_path="references/<reference:reference>")
     def reference(self, request, id=None, reference=None):
         flow = self.get_object()
         row = selectors.payment_reference_get(tenant=request_tenant(request), flow=flow, reference=reference)

@@ -4,12 +4,28 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from connectors.models import ConnectorInstance
+from core.money import to_major_string
 from payments.reconciliation import services
 from tenants.admin_scoping import admin_actor, tenant_ids
 from tenants.models import Role
 
 # Finance resolves differences and asks for a reconciliation; owners and admins may too.
 RESOLVE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.FINANCE})
+
+
+def major_units(field: str, *, currency_field: str = "currency", label: str = ""):
+    """An admin column (and read-only field) showing a minor-units amount as a person
+    reads it: "12.50 USD", never 1250."""
+
+    @admin.display(description=label or field.replace("_", " ").capitalize(), ordering=field)
+    def show(obj):
+        value, currency = getattr(obj, field), (getattr(obj, currency_field) or "").upper()
+        if value is None:
+            return "—"
+        return f"{to_major_string(value, currency)} {currency}" if currency else str(value)
+
+    show.__name__ = f"{field}_in_major_units"
+    return show
 
 
 def external_link(url: str, text: str):

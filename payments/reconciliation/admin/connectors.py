@@ -5,12 +5,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from payments.reconciliation import services
-from payments.reconciliation.admin.common import ReconcileNowMixin, ScopedConnectorFilter
+from payments.reconciliation.admin.common import ReconcileNowMixin, ScopedConnectorFilter, major_units
 from payments.reconciliation.models import ConnectorHealth, ReconciliationItem, SessionReconciliation
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor
 
@@ -43,7 +44,11 @@ class ConnectorHealthAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantScopedAd
         state = getattr(obj, "sync_state", None)
         if state is None or state.last_attempt_at is None:
             return "never synced"
-        return "healthy" if state.healthy else format_html('<strong style="color:#ba2121">{}</strong>', "unhealthy")
+        return (
+            "healthy"
+            if state.healthy
+            else format_html('<img src="{}" alt=""> <strong>{}</strong>', static("admin/img/icon-no.svg"), "unhealthy")
+        )
 
     @admin.display(description="Last complete sync")
     def last_success(self, obj):
@@ -98,8 +103,8 @@ class SessionReconciliationAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantSc
         "state",
         "detail",
         "charge_id",
-        "fee",
-        "net",
+        major_units("fee", currency_field="stripe_currency"),
+        major_units("net", currency_field="stripe_currency"),
         "payout_id",
         "checked_at",
     ]
@@ -108,5 +113,14 @@ class SessionReconciliationAdmin(ReadOnlyAdminMixin, ReconcileNowMixin, TenantSc
     search_fields = ["charge_id__startswith", "stripe_object_id__startswith"]
     actions = ["reconcile_now"]
 
+    # Amounts in major units on the page; the same objects in both lists (Django matches them).
+    _money = {
+        name: major_units(name, currency_field="stripe_currency")
+        for name in ("stripe_amount", "amount_refunded", "fee", "net")
+    }
+
+    def get_fields(self, request, obj=None):
+        return [self._money.get(f.name, f.name) for f in self.model._meta.fields]
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return self.get_fields(request, obj)

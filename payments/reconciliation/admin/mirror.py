@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from payments.reconciliation.admin.common import ScopedConnectorFilter
+from payments.reconciliation.admin.common import ScopedConnectorFilter, major_units
 from payments.reconciliation.models import (
     StripeBalanceTransaction,
     StripeCharge,
@@ -22,31 +22,40 @@ class MirrorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["stripe_id__startswith"]
     show_full_result_count = False
 
+    money_fields: tuple[str, ...] = ("amount",)  # minor units in the table, major units on the page
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        # The same objects in get_fields and get_readonly_fields (Django matches them).
+        self._money = {name: major_units(name) for name in self.money_fields}
+
+    def _shown(self):
+        return [self._money.get(f.name, f.name) for f in self.model._meta.fields if f.name != "currency"]
+
+    def get_fields(self, request, obj=None):
+        return self._shown()
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return self._shown()
 
 
-admin.site.register(
+def mirror_admin(model, *, money=("amount",), **options):
+    """Register `model` read-only, its amounts in major units (with the currency)."""
+    columns = {name: major_units(name) for name in money}
+    options["list_display"] = [columns.get(name, name) for name in options["list_display"] if name != "currency"]
+    admin.site.register(model, MirrorAdmin, money_fields=tuple(money), **options)
+
+
+mirror_admin(
     StripeCharge,
-    MirrorAdmin,
-    list_display=[
-        "stripe_id",
-        "connector",
-        "amount",
-        "currency",
-        "status",
-        "amount_refunded",
-        "payment_intent_id",
-        "created",
-    ],
+    money=("amount", "amount_refunded"),
+    list_display=["stripe_id", "connector", "amount", "status", "amount_refunded", "payment_intent_id", "created"],
 )
-admin.site.register(StripeRefund, MirrorAdmin, list_display=["stripe_id", "connector", "charge_id", "amount", "status"])
-admin.site.register(
-    StripeDispute, MirrorAdmin, list_display=["stripe_id", "connector", "charge_id", "amount", "reason", "status"]
-)
-admin.site.register(
+mirror_admin(StripeRefund, list_display=["stripe_id", "connector", "charge_id", "amount", "status"])
+mirror_admin(StripeDispute, list_display=["stripe_id", "connector", "charge_id", "amount", "reason", "status"])
+mirror_admin(
     StripeBalanceTransaction,
-    MirrorAdmin,
+    money=("amount", "fee", "net"),
     list_display=[
         "stripe_id",
         "connector",
@@ -59,14 +68,12 @@ admin.site.register(
         "payout_id",
     ],
 )
-admin.site.register(
-    StripePayout,
-    MirrorAdmin,
-    list_display=["stripe_id", "connector", "amount", "currency", "status", "automatic", "arrival_date"],
-)
+mirror_admin(StripePayout, list_display=["stripe_id", "connector", "amount", "status", "automatic", "arrival_date"])
 admin.site.register(
     StripeWebhookEvent,
     MirrorAdmin,
+    money_fields=(),
     list_display=["event_id", "connector", "type", "stripe_created", "received_at", "outcome"],
+    list_filter=[ScopedConnectorFilter, "outcome"],  # malformed events are kept for inspection
     search_fields=["event_id"],
 )

@@ -56,7 +56,8 @@ class ReconciliationItemSerializer(serializers.ModelSerializer):
         "type": "object",
         "nullable": True,
         "description": "What Stripe says about the session (null until first checked). state: matched, pending, "
-        "amount_mismatch, currency_mismatch, missing_in_stripe, refunded, disputed, stripe_only.",
+        "amount_mismatch, currency_mismatch, missing_in_stripe, refunded, partially_refunded, "
+        "refund_missing_in_stripe, disputed, stripe_only.",
     }
 )
 class SessionReconciliationField(serializers.Field):

@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from payments.reports.api import views
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # path converters: the viewsets' `lookup_value_converter = "uuid"`
 router.register("reports/saved", views.SavedReportViewSet, basename="report-saved")
 router.register("reports/jobs", views.ExportJobViewSet, basename="report-job")
 

@@ -43,8 +43,9 @@ def _param(name: str, description: str, enum=None) -> OpenApiParameter:
 COMMON = [
     _param(
         "period",
-        "A range relative to today (tenant time zone): yesterday, last_7_days, last_30_days, "
-        "month_to_date, previous_month.",
+        "A range of local days (tenant time zone): yesterday, last_7_days and last_30_days (each ending "
+        "today, today included), month_to_date, previous_month. The daily summary without dates or "
+        "period: last_30_days.",
     ),
     _param("mode", "`job`: always answer with an export job.", ["job"]),
     _param("bom", "CSV: start with a UTF-8 byte order mark (Excel on Windows).", ["true", "false"]),
@@ -57,6 +58,9 @@ SESSION_FILTERS = [
 ]
 FILE_RESPONSES = {
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The report (CSV or XLSX)."),
+    (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The report (CSV or XLSX)."
+    ),
     202: OpenApiResponse(ExportJobSerializer, description="Too large to answer now: an export job."),
 }
 
@@ -179,7 +183,8 @@ class SavedReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return selectors.saved_report_get(tenant=request_tenant(self.request), uuid=self.kwargs["id"])
 
     @extend_schema(
-        parameters=[_param("format", "Another format than the saved one."), COMMON[1]], responses=FILE_RESPONSES
+        parameters=[_param("format", "Another format than the saved one."), COMMON[1]],
+        responses={200: OpenApiTypes.OBJECT, **FILE_RESPONSES},  # JSON for the kinds that have it
     )
     @action(detail=True, methods=["get"])
     def run(self, request, id=None):

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import EveryErrorAtOnce
 from connectors.selectors import connector_by_name
 from core import money
 from core.cardsafe import mask_card_numbers, tripwire_fired
@@ -34,11 +35,10 @@ class SpaceSeparatedField(serializers.Field):
         return value
 
 
-# Twilio's rules: docs/twilio-pay.md §1.1. The docstring below is the published OpenAPI
-# description; it is kept as released until the API document is next revised.
-class PaySessionCreateSerializer(serializers.Serializer):
+# Twilio's rules: docs/twilio-pay.md §1.1.
+class PaySessionCreateSerializer(EveryErrorAtOnce, serializers.Serializer):
     """Mirrors Twilio's rules for CreatePayments, so a partner gets a clear 400 before
-    Twilio is called (twilio-pay.md §1.1)."""
+    Twilio is called, naming every invalid field at once."""
 
     call_sid = serializers.RegexField(
         r"^CA[0-9a-fA-F]{32}\Z",
@@ -50,7 +50,7 @@ class PaySessionCreateSerializer(serializers.Serializer):
         allow_blank=True,
         allow_null=True,
         max_length=32,
-        help_text='Major units as Twilio takes them, e.g. "12.50". Omitted or 0: tokenize.',
+        help_text='Major units as Twilio takes them, e.g. "12.50" (ASCII digits, no sign). Omitted or 0: tokenize.',
     )
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217; default: the tenant's.")
     payment_method = serializers.ChoiceField(choices=PaySession.PaymentMethod.choices, default="credit-card")
@@ -72,35 +72,46 @@ class PaySessionCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(f"Must be a flat object; nested values in: {', '.join(nested)}.")
         return value
 
+    def validate_connector(self, name):
+        """The connector instance of that name in the caller's tenant."""
+        connector = connector_by_name(tenant=self.context["tenant"], unique_name=name)
+        if connector is None:
+            raise serializers.ValidationError(f"No connector named {name!r} in this tenant.")
+        if not connector.is_active:
+            raise serializers.ValidationError(f"The connector {name!r} is disabled.")
+        return connector
+
+    def validate_currency(self, value):
+        money.validate_currency(value)
+        return value
+
+    def validate_charge_amount(self, value):
+        if value not in (None, ""):
+            money.parse_decimal(value)  # the syntax; the currency's decimals are checked in validate()
+        return value
+
     def validate(self, attrs):
         tenant = self.context["tenant"]
+        invalid = self.invalid_fields
         errors: dict[str, list[str]] = {}
-        connector = connector_by_name(tenant=tenant, unique_name=attrs["connector"])
-        if connector is None:
-            errors["connector"] = [f"No connector named {attrs['connector']!r} in this tenant."]
-        elif not connector.is_active:
-            errors["connector"] = [f"The connector {attrs['connector']!r} is disabled."]
         currency = attrs.get("currency") or tenant.default_currency
-        try:
-            money.validate_currency(currency)
-        except DjangoValidationError as exc:
-            errors["currency"] = exc.messages
         amount_minor = None
         raw_amount = attrs.get("charge_amount")
-        if raw_amount not in (None, "") and "currency" not in errors:
+        if raw_amount not in (None, "") and "currency" not in invalid:
             try:
                 amount_minor = money.parse_major(raw_amount, currency) or None  # 0 means tokenize
             except DjangoValidationError as exc:
                 errors["charge_amount"] = exc.messages
-        ach = attrs["payment_method"] == PaySession.PaymentMethod.ACH_DEBIT
+        method = attrs.get("payment_method")
+        ach = method == PaySession.PaymentMethod.ACH_DEBIT
         if amount_minor is not None and attrs.get("token_type"):
             errors["token_type"] = [
                 "Give a token_type only when tokenizing (no charge_amount): "
                 "with an amount, the method is charged, not tokenized."
             ]
-        if ach and not attrs.get("parameter"):
+        if ach and not attrs.get("parameter") and "parameter" not in invalid:
             errors["parameter"] = ["Required for ach-debit: the connector's ACH parameters as a flat object."]
-        if not ach and attrs.get("bank_account_type"):
+        if method and not ach and attrs.get("bank_account_type"):
             errors["bank_account_type"] = ["Only for ach-debit."]
         if ach:
             for name in ("valid_card_types", "require_matching_inputs", "min_postal_code_length"):
@@ -108,16 +119,20 @@ class PaySessionCreateSerializer(serializers.Serializer):
                     errors[name] = ["Only for credit-card."]
         matching = attrs.get("require_matching_inputs") or []
         for name, flag in (("security-code", "security_code"), ("postal-code", "postal_code")):
-            if name in matching and not attrs[flag]:
+            if name in matching and attrs.get(flag) is False:
                 errors.setdefault("require_matching_inputs", []).append(f"{name} is not asked for ({flag} is false).")
-        if attrs.get("min_postal_code_length") and not attrs["postal_code"]:
+        if attrs.get("min_postal_code_length") and attrs.get("postal_code") is False:
             errors["min_postal_code_length"] = ["postal_code is false, so no postal code is asked for."]
         if errors:
             raise serializers.ValidationError(errors)
+        if invalid:
+            return attrs  # the field errors are the answer; there is nothing to build
+        connector = attrs["connector"]
         description, hits = mask_card_numbers(attrs.get("description", ""))
         if hits:
             tripwire_fired(count=hits, source="pay session description")
         attrs["connector_instance"] = connector
+        attrs["connector"] = connector.unique_name
         attrs["request"] = SessionRequest(
             call_sid=attrs["call_sid"],
             amount_minor=amount_minor,
@@ -144,6 +159,11 @@ class CaptureSerializer(serializers.Serializer):
 
 class PaySessionSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid")
+    # Blank when they do not apply (a charge has no token_type, a card no bank_account_type).
+    token_type = serializers.ChoiceField(choices=PaySession.TokenType.choices, allow_blank=True, read_only=True)
+    bank_account_type = serializers.ChoiceField(
+        choices=PaySession.BankAccountType.choices, allow_blank=True, read_only=True
+    )
     connector = serializers.CharField(source="connector.unique_name")
     environment = serializers.CharField(source="connector.environment")
     charge_amount = serializers.SerializerMethodField(help_text="Major units; null when tokenizing.")

@@ -4,7 +4,7 @@ from rest_framework.routers import SimpleRouter
 
 from payments.sessions.api.views import PaySessionViewSet
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)  # path converters: the viewsets' `lookup_value_converter = "uuid"`
 router.register("pay-sessions", PaySessionViewSet, basename="pay-session")
 
 urlpatterns = router.urls

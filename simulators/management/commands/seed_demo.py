@@ -3,18 +3,20 @@ an admin user and a well-known API key. Development only (refuses when DEBUG is 
 
 import hashlib
 
+import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 from django.db import transaction
 
 from connectors.models import ConnectorInstance
-from connectors.services import connector_create
+from connectors.services import connector_create, connector_stripe_secret_key
 from payments.ivr.models import PaymentFlow
 from payments.ivr.services import payment_flow_create
+from simulators.twilio_pay import SimulatorClient, SimulatorError
 from tenants.management.cli import OperatorCommand
 from tenants.models import ApiKey, Membership, Role, Scope, Tenant
-from tenants.services import Actor, api_key_create, membership_set, tenant_create
+from tenants.services import Actor, api_key_create, membership_set, tenant_create, tenant_twilio_auth_token
 
 
 def _hex(seed: str) -> str:
@@ -39,6 +41,15 @@ DEMO_CONNECTORS = [
 
 class Command(OperatorCommand):
     help = "Create (or complete) the demo tenant 'acme'. Safe to run again. Development only."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--register-with-simulator",
+            action="store_true",
+            help="Also register the demo Twilio account and its connectors with the Twilio Pay simulator at "
+            "TWILIO_API_BASE_URL, so that the API can start sessions at once (make run does this).",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -89,6 +100,8 @@ class Command(OperatorCommand):
                 api_key_create(
                     tenant=tenant, name="Demo partner app", scopes=list(Scope.values), actor=actor, raw_key=DEMO_API_KEY
                 )
+        if options["register_with_simulator"]:
+            _register_with_simulator(tenant)
         base = settings.PAYDESK_PUBLIC_BASE_URL
         self.emit(
             options,
@@ -112,9 +125,23 @@ class Command(OperatorCommand):
             f"  API docs: {base}/api/docs/\n"
             f"  API key:  {DEMO_API_KEY}\n"
             f"  Try:      curl -H 'Authorization: Bearer {DEMO_API_KEY}' {base}/api/v1/connectors/\n"
+            f"  Payment:  .venv/bin/python manage.py simulate_payment --tenant acme --connector Stripe_Dev "
+            f"--amount 12.50\n"
             f"  IVR flow: {flow.name} ({flow.uuid}), e.g. .venv/bin/python manage.py simulate_ivr_call "
             f"--flow {flow.uuid} --amount-digits 12 50",
         )
+
+
+def _register_with_simulator(tenant) -> None:
+    sim = SimulatorClient(settings.TWILIO_API_BASE_URL)
+    connectors = {
+        c.unique_name: {"stripe_secret_key": connector_stripe_secret_key(connector=c)}
+        for c in tenant.connectors.filter(mode=ConnectorInstance.Mode.TEST)
+    }
+    try:
+        sim.register_account(tenant.twilio_account_sid, tenant_twilio_auth_token(tenant=tenant), connectors)
+    except (requests.RequestException, SimulatorError) as exc:
+        raise CommandError(f"The Twilio Pay simulator does not answer at {sim.url} ({exc}).") from None
 
 
 def _demo_flow(tenant, actor):

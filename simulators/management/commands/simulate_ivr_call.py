@@ -23,7 +23,11 @@ class Command(OperatorCommand):
     def add_arguments(self, parser):
         parser.add_argument("--flow", required=True, help="The flow's id (UUID).")
         parser.add_argument(
-            "--amount-digits", nargs="*", default=[], help="What the caller keys for the amount: 12 50, or 12*50."
+            "--amount-digits",
+            nargs="*",
+            default=[],
+            help="What the caller keys for the amount: 12 50 (dollars, then cents) or 12*50 (one entry, * as the "
+            "decimal point); every caller-keyed flow takes both.",
         )
         parser.add_argument("--reference", default=None, help="For flows paid by reference: the digits keyed.")
         parser.add_argument("--confirm", default="1", help="The answer to the read-back (1 confirms, 2 re-enters).")
@@ -32,6 +36,13 @@ class Command(OperatorCommand):
         parser.add_argument("--expiry", default="", help="MMYY (default: December, three years on).")
         parser.add_argument("--cvc", default="")
         parser.add_argument("--postal", default="94105")
+        parser.add_argument(
+            "--expect",
+            choices=["success", "failure", "any"],
+            default="success",
+            help="How the call must end for the command to succeed: the payment's result is success (default), "
+            "a failure (e.g. a decline card), or any result. A call that never reaches the payment always fails.",
+        )
         parser.add_argument("--base-url", default=None, help="Paydesk's URL (default PAYDESK_PUBLIC_BASE_URL).")
         parser.add_argument("--stripe-api-base", default=None, help="Stripe's URL (default STRIPE_API_BASE_URL).")
 
@@ -69,13 +80,16 @@ class Command(OperatorCommand):
         if options["json"]:
             payload = {"call_sid": result.call_sid, "lines": result.lines, "pay_results": result.pay_results}
             self.stdout.write(json.dumps(payload, sort_keys=True))
-            return
-        self.stdout.write("\n".join(result.lines))
-        self.stdout.write(
-            f"\nCall {result.call_sid}: result={outcome.get('Result', '-')} "
-            f"confirmation={outcome.get('PaymentConfirmationCode', '-')} token={outcome.get('PaymentToken', '-')} "
-            f"error={outcome.get('PaymentError', '-')}"
-        )
+        else:
+            self.stdout.write("\n".join(result.lines))
+            self.stdout.write(
+                f"\nCall {result.call_sid}: result={outcome.get('Result', '-')} "
+                f"confirmation={outcome.get('PaymentConfirmationCode', '-')} token={outcome.get('PaymentToken', '-')} "
+                f"error={outcome.get('PaymentError', '-')}"
+            )
+        problem = _not_as_requested(outcome, expect=options["expect"], ended=result.ended)
+        if problem:
+            raise CommandError(problem)
 
 
 def _answers(flow: PaymentFlow, options: dict) -> list[str]:
@@ -91,3 +105,15 @@ def _answers(flow: PaymentFlow, options: dict) -> list[str]:
             raise CommandError("The caller keys the amount in this flow: pass --amount-digits (e.g. 12 50).")
         answers = [*options["amount_digits"], options["confirm"]]
     return [*answers, *options["then"]]
+
+
+def _not_as_requested(outcome: dict, *, expect: str, ended: str) -> str:
+    """Why the call did not end as asked ("" when it did): the command's exit status."""
+    if not outcome:
+        return f"The call ended before the payment step ({ended or 'no reason given'})."
+    result = outcome.get("Result", "")
+    if expect == "success" and result != "success":
+        return f"The payment did not succeed: result {result or 'none'} ({outcome.get('PaymentError') or ended})."
+    if expect == "failure" and result == "success":
+        return "The payment succeeded, but a failure was expected."
+    return ""
