@@ -11,16 +11,18 @@ from payments.reconciliation.models import (
     StripeRefund,
     StripeWebhookEvent,
 )
+from tenants.admin_lists import ScalableListMixin
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin
 
 
-class MirrorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    """The local copy of Stripe, read-only: it changes only by syncs and webhooks."""
+class MirrorAdmin(ReadOnlyAdminMixin, ScalableListMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    """The local copy of Stripe, read-only: it changes only by syncs and webhooks. Newest
+    first and a search by Stripe id, each on an index that leads with the tenant."""
 
     list_select_related = ["connector"]
     list_filter = [ScopedConnectorFilter]
     search_fields = ["stripe_id__startswith"]
-    show_full_result_count = False
+    sortable_by: list[str] = []
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
@@ -68,5 +70,5 @@ admin.site.register(
     StripeWebhookEvent,
     MirrorAdmin,
     list_display=["event_id", "connector", "type", "stripe_created", "received_at", "outcome"],
-    search_fields=["event_id"],
+    search_fields=["event_id__startswith"],
 )
