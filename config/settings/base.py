@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "tenants",
     "connectors",
+    "payments.rollup",
     "payments.sessions",
     "payments.ivr",
     "payments.reconciliation",
@@ -213,6 +214,10 @@ CELERY_BEAT_SCHEDULE = {
     # Hourly: export files are kept for days, so an hour's precision is enough; also fails
     # jobs whose worker died.
     "reports-expire-exports": {"task": "payments.reports.tasks.expire_export_jobs", "schedule": 3600.0},
+    # Once a minute: the daily rollup of a new tenant, or of one whose time zone changed, is
+    # built within a minute (reports read the rows meanwhile); otherwise one query over the
+    # tenants finds nothing to do.
+    "rollup-rebuild-stale": {"task": "payments.rollup.tasks.rebuild_stale_rollups", "schedule": 60.0},
 }
 
 # --- Reconciliation -------------------------------------------------------------------

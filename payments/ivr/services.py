@@ -20,6 +20,7 @@ from payments.ivr.models import CARD_TYPES, IvrPayment, PaymentFlow, PaymentRefe
 from payments.ivr.prompts import PROMPTS, placeholder_errors
 from payments.sessions import callbacks
 from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.rollup import count_created
 from payments.sessions.services import SessionRequest, pay_callback_record
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record
@@ -182,6 +183,7 @@ def ivr_payment_start(
         try:
             with transaction.atomic():
                 session.save()
+                count_created(session)  # the daily rollup, in the same transaction
                 payment = IvrPayment.objects.create(
                     tenant=flow.tenant,
                     flow=flow,

@@ -10,11 +10,17 @@ class ReconciliationConfig(AppConfig):
     def ready(self):
         # What the pay-session API and admin show of reconciliation, plugged in from here
         # so that the pay-session app never imports this one.
+        from payments.reconciliation import rollup
         from payments.reconciliation.admin.panel import reconciliation_panel
         from payments.reconciliation.api.serializers import SessionReconciliationField
+        from payments.rollup import sources
         from payments.sessions import extensions
 
         extensions.register_api_field("reconciliation", lambda: SessionReconciliationField(source="*", read_only=True))
         extensions.register_admin_panel(
             "reconciliation", title="Reconciliation with Stripe", label="Reconciliation", render=reconciliation_panel
+        )
+        # Refunds, fees and net of the daily rollup, from the Stripe mirror (rollup.py).
+        sources.register(
+            "stripe_mirror", columns=["refunds", "fees", "net"], kept_by=sources.REFRESH, aggregate=rollup.aggregate
         )

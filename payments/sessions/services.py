@@ -26,7 +26,7 @@ from connectors import twilio as twilio_edge
 from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
-from payments.sessions import callbacks
+from payments.sessions import callbacks, rollup
 from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
@@ -182,6 +182,7 @@ def pay_session_start(
         try:
             with transaction.atomic():
                 session.save()
+                rollup.count_created(session)
             created = True
         except IntegrityError:  # a concurrent retry with the same key won the race
             session = PaySession.objects.get(tenant=tenant, idempotency_key=key)
@@ -222,7 +223,10 @@ def _create_at_twilio(session: PaySession) -> None:
             updates = {"twilio_error_code": str(error.code or ""), "twilio_error_message": error.message}
             if error.permanent:
                 updates.update(status=Status.FAILED, completed_at=timezone.now())
-            PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates)
+            ended = PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates)
+            if ended and error.permanent:
+                session.status = Status.FAILED
+                rollup.count_ended([session])
         session.refresh_from_db()
         _raise_for(error, session)
     with transaction.atomic():
@@ -361,6 +365,8 @@ def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
             .update(status=Status.CANCELLED, capturing_field="", completed_at=now, last_activity_at=now)
         )
         if cancelled:
+            session.status = Status.CANCELLED
+            rollup.count_ended([session])
             audit_record(action="pay_session.cancelled", actor=actor, tenant=session.tenant, target=session)
     session.refresh_from_db()
     return session
@@ -510,7 +516,7 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
         ):
             events[event.session_id].append(event)
         now = timezone.now()
-        applied, late = [], []
+        applied, late, ended = [], [], []
         for session in sessions:
             pending = [e for e in events[session.pk] if e.applied_at is None]
             if not pending:
@@ -521,6 +527,9 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
                 setattr(session, name, value)
             session.save(update_fields=[*updates, "updated_at"])
             (late if was_terminal else applied).extend(e.pk for e in pending)
+            if session.is_terminal and not was_terminal:
+                ended.append(session)
+        rollup.count_ended(ended)
         if applied:
             PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
         if late:
@@ -570,8 +579,22 @@ def pay_sessions_expire(*, now=None) -> int:
     """End sessions with no news for PAYDESK_PAY_SESSION_EXPIRY_SECONDS."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PAYDESK_PAY_SESSION_EXPIRY_SECONDS)
-    return (
-        PaySession.objects.exclude(status__in=PaySession.TERMINAL)
-        .filter(last_activity_at__lt=cutoff)
-        .update(status=Status.EXPIRED, capturing_field="", completed_at=now)
-    )
+    with transaction.atomic():
+        # Locked first (a session the applier holds now is left to the next run), so that
+        # exactly these end here and the rollup counts them in the same transaction.
+        expiring = list(
+            PaySession.objects.exclude(status__in=PaySession.TERMINAL)
+            .filter(last_activity_at__lt=cutoff)
+            .select_for_update(no_key=True, skip_locked=True)
+            .order_by("pk")
+            .only("pk", "tenant_id", "connector_id", "currency", "created_at", "amount_minor", "result")
+        )
+        if not expiring:
+            return 0
+        PaySession.objects.filter(pk__in=[s.pk for s in expiring]).update(
+            status=Status.EXPIRED, capturing_field="", completed_at=now
+        )
+        for session in expiring:
+            session.status = Status.EXPIRED
+        rollup.count_ended(expiring)
+    return len(expiring)

@@ -18,6 +18,7 @@ from payments.reconciliation.models import (
     StripeCharge,
     StripeDispute,
     StripePayout,
+    StripeRefund,
 )
 from payments.sessions.models import PaySession
 from tests.factories import MembershipFactory, PaySessionFactory, UserFactory
@@ -122,6 +123,17 @@ def stripe_payment(
         balance_transaction_id=txn.stripe_id,
         paydesk_ref=s.uuid,
     )
+    if refunded:
+        _mirror(
+            StripeRefund,
+            s,
+            f"re_{charge_id}",
+            amount=refunded,
+            currency=currency,
+            status="succeeded",
+            charge_id=charge_id,
+            balance_transaction_id=f"txn_re_{charge_id}",
+        )
     if dispute:
         _mirror(
             StripeDispute,
