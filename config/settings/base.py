@@ -234,7 +234,7 @@ PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DA
 PAYDESK_REPORTS_EXPORT_DIR = env.path("PAYDESK_REPORTS_EXPORT_DIR", default=BASE_DIR / "var" / "exports")
 # A report with more rows than this runs as an export job instead of answering at once.
 PAYDESK_REPORTS_SYNC_MAX_ROWS = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS", default=50_000)
-# The same for XLSX, about 20 times slower to write (openpyxl).
+# The same for XLSX, which costs about four times CSV's CPU per row (bench/export.py).
 PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX", default=10_000)
 # Seconds a signed download link works (it also dies with the file).
 PAYDESK_REPORTS_LINK_MAX_AGE = env.int("PAYDESK_REPORTS_LINK_MAX_AGE", default=24 * 3600)
