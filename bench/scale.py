@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/scale.py [--small 10000] [--large 1000000] [--other 100000]
 
-Takes about 15 minutes at the defaults on a 2-core machine (most of it generating and
-indexing the million sessions and their Stripe mirror); `--large 200000` about 4.
+Takes about 7 minutes at the defaults on a shared 2-core machine (6.5 on 2026-12-03, most
+of it generating and indexing the million sessions and their Stripe mirror), and about
+5 GB of disk while it runs; `--large 200000` about 2 minutes.
 
 On loopback only, and always stopped again: a fresh PostgreSQL database (`--database`,
 default `paydesk_scale_bench`, dropped at the end unless --keep), migrated, Redis for the
@@ -17,10 +18,14 @@ generate_series), indexes built after each load, then its daily rollup built. It
 each request below (the median of --requests after --warmup, one at a time, from outside),
 then grows the first tenant to `--large` sessions in the same year and times them again.
 
-It prints, per request, both medians and their ratio (goal ≤ 1.5), and for every request
-over the goal the slowest queries it runs with EXPLAIN (ANALYZE, BUFFERS), replayed
-in-process against the same database. Also the time the rollup takes to build (what a
-change of time zone costs). A failed request exits 1; a missed goal exits 0 unless --strict.
+It prints, per request, both medians and their ratio (goal ≤ 1.5), the CPU time per
+request of the web workers and their database sessions (steadier than the clock on a
+shared machine), the rows each page shows, and for every request over the goal the
+slowest queries it runs with EXPLAIN (ANALYZE, BUFFERS), replayed in-process against the
+same database. A page that shows more rows at the larger size (a search that matches
+more sessions) is not the same page, so it is marked ≠ rather than held to the goal.
+Also the time the rollup takes to build (what a change of time zone costs). A failed
+request exits 1; a missed goal exits 0 unless --strict.
 """
 
 import argparse
@@ -48,7 +53,8 @@ ZONE = "America/New_York"
 NOW = datetime.now(UTC).replace(microsecond=0)
 YEAR_START = NOW - timedelta(days=365)
 WEB = "paydesk-scale-web"
-SAMPLE = 4242  # the generated session every search and detail request looks for (or --small // 2)
+SAMPLE = 4242  # the generated session every search and detail request looks for (main() may lower it)
+COMMON_LAST4 = "4242"  # a last 4 that one session in 10,000 has
 
 
 def environment(database: str, port: int) -> dict[str, str]:
@@ -164,6 +170,8 @@ _PLAIN_INDEXES = f"""
 # multiplicative hash of i, so a grown tenant's new sessions fall between the old ones):
 # 80% succeeded, 10% failed, 10% cancelled, one in a thousand still capturing; every
 # fifth on the second connector, every fourth an IVR session with a payment reference.
+# Card last 4 run 0000-9998, so one in 10,000 sessions shares each; the sample session
+# alone has 9999 (a search by it finds one session at any size).
 _SESSIONS = """
 INSERT INTO payments_paysession (
     uuid, tenant_id, connector_id, channel, call_sid, payment_sid, idempotency_key, request_fingerprint,
@@ -179,7 +187,7 @@ SELECT md5(%(slug)s || i)::uuid, %(t)s, CASE WHEN i %% 5 = 0 THEN %(c2)s ELSE %(
        md5('t' || %(slug)s || i), 'credit-card', 100 + (i * 7919) %% 99900, 'USD', '', true, true, '', '', false,
        '[]', 'Order #' || i,
        CASE WHEN i %% 4 = 0 THEN jsonb_build_object('reference', 'INV-' || i) ELSE '{}'::jsonb END,
-       s.status, '', '[]', '', 'xxxxxxxxxxxx' || lpad((i %% 10000)::text, 4, '0'), lpad((i %% 10000)::text, 4, '0'),
+       s.status, '', '[]', '', 'xxxxxxxxxxxx' || s.last4, s.last4,
        'visa', '1230', '', '', '', s.result,
        CASE WHEN s.status = 'succeeded' THEN 'pi_' || md5('i' || %(slug)s || i) ELSE '' END,
        '', '', '', '', '', '', '', ts, ts + interval '1 minute', ts + interval '1 minute',
@@ -189,7 +197,9 @@ FROM generate_series(%(first)s::bigint + 1, %(last)s::bigint) AS i,
      LATERAL (SELECT CASE WHEN i %% 1000 = 999 THEN 'capturing' WHEN i %% 10 < 8 THEN 'succeeded'
                           WHEN i %% 10 = 8 THEN 'failed' ELSE 'cancelled' END AS status,
                      CASE WHEN i %% 1000 = 999 THEN '' WHEN i %% 10 < 8 THEN 'success'
-                          WHEN i %% 10 = 8 THEN 'payment-connector-error' ELSE 'caller-hung-up' END AS result) s
+                          WHEN i %% 10 = 8 THEN 'payment-connector-error' ELSE 'caller-hung-up' END AS result,
+                     CASE WHEN i = %(sample)s THEN '9999' WHEN i %% 10000 = 9999 THEN '9998'
+                          ELSE lpad((i %% 10000)::text, 4, '0') END AS last4) s
 """
 
 # What the rest of the platform holds for the sessions just loaded (id > %(after)s).
@@ -281,7 +291,7 @@ def load(data: TenantData, upto: int) -> None:
         cursor.execute("SELECT COALESCE(max(id), 0) FROM payments_paysession")
         after = cursor.fetchone()[0]
         c1, c2 = data.connectors
-        params = {"slug": data.slug, "t": data.tenant_id, "c1": c1, "c2": c2, "start": YEAR_START}
+        params = {"slug": data.slug, "t": data.tenant_id, "c1": c1, "c2": c2, "start": YEAR_START, "sample": SAMPLE}
         cursor.execute(_SESSIONS, {**params, "first": data.loaded, "last": upto})
         for statement in _AROUND:
             cursor.execute(statement, {"t": data.tenant_id, "after": after})
@@ -358,6 +368,7 @@ def requests_for(ids: dict[str, str], page20: str, page: int) -> list[Request]:
         Request("Admin pay-session list", sessions, admin=True),
         Request("Admin list ?status=failed", sessions + "?status__exact=failed", admin=True),
         Request("Admin search: last 4", sessions + "?" + urlencode({"q": ids["last4"]}), admin=True),
+        Request("Admin search: last 4 (1 in 10,000)", sessions + "?" + urlencode({"q": COMMON_LAST4}), admin=True),
         Request("Admin search: confirmation code", sessions + "?" + urlencode({"q": ids["code"]}), admin=True),
         Request("Admin search: call SID", sessions + "?" + urlencode({"q": ids["call_sid"]}), admin=True),
         Request("Admin search: session UUID", sessions + "?" + urlencode({"q": ids["uuid"]}), admin=True),
@@ -411,7 +422,7 @@ def cursor_page(client: Client, page: int) -> str:
 def shown(request: Request, body: bytes) -> int | None:
     """How many rows the page shows (the rows of an admin list, the items of an API answer)."""
     if request.admin:
-        return body.count(b'<th class="field-') or None
+        return body.count(b'<th class="field-') if b'id="changelist"' in body else None  # None: not a list
     data = json.loads(body)
     if isinstance(data, list):
         return len(data)
@@ -475,7 +486,7 @@ def explain(request: Request, api_key: str, owner: str, *, slowest: int = 3) -> 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--small", type=int, default=10_000, help="sessions of the measured tenant first")
     parser.add_argument("--large", type=int, default=1_000_000, help="then grown to this many")
     parser.add_argument("--other", type=int, default=100_000, help="sessions of the second tenant")
@@ -488,6 +499,8 @@ def main() -> int:
     if not 0 < args.small < args.large:
         parser.error("--small must be positive and less than --large")
 
+    global SAMPLE
+    SAMPLE = min(SAMPLE, args.small // 2)  # there at every size
     port = free_port()
     env = environment(args.database, port)
     os.environ.update(env)
@@ -531,7 +544,7 @@ def main() -> int:
                 rollup_large = build_rollups({"bench": world["bench"]})
             say(f"timing at {size:,} sessions (median of {args.requests}) …")
             page = min(50, max(1, args.small // 200))  # 50 at the issue's 10,000 (100 a page)
-            requests = requests_for(sample(min(SAMPLE, args.small // 2)), cursor_page(client, 20), page)
+            requests = requests_for(sample(SAMPLE), cursor_page(client, 20), page)
             results[label] = measure(client, requests, warmup=args.warmup, count=args.requests)
         failed = False
     except Exception as exc:
@@ -543,8 +556,8 @@ def main() -> int:
             gunicorn.stop()
     try:
         if not failed:
-            over = report(args, results, requests, rollup_small, rollup_large)
-            for request in over:
+            over, explained = report(args, results, requests, rollup_small, rollup_large)
+            for request in explained:
                 print(f"\nEXPLAIN (ANALYZE, BUFFERS) — {request.name} ({request.path}), at {args.large:,}:")
                 print(explain(request, api_key, "owner"))
             print(f"\nwhole run: {(time.perf_counter() - started) / 60:.1f} min")
@@ -561,7 +574,9 @@ def main() -> int:
     return 1 if args.strict and over else 0
 
 
-def report(args, results: dict, requests: list[Request], rollup_small: dict, rollup_large: dict) -> list[Request]:
+def report(args, results, requests, rollup_small, rollup_large) -> tuple[list[Request], list[Request]]:
+    """Prints the table; returns the requests over the goal, and those to explain (every
+    ratio over the goal, the same page or not)."""
     small, large = results["small"], results["large"]
     print(
         f"\nOne tenant at {args.small:,} then {args.large:,} pay sessions (a second tenant with {args.other:,} beside"
@@ -577,29 +592,39 @@ def report(args, results: dict, requests: list[Request], rollup_small: dict, rol
         " CPU ratio | rows shown |"
     )
     print(f"|{'-' * (width + 2)}|---------:|---------:|------:|-----------------:|----------:|-----------:|")
-    over = []
+    over, differ, explained = [], [], []
     for request in requests:
         a, b = small[request.name], large[request.name]
         ratio, cpu_ratio = b.median_ms / a.median_ms, b.cpu_ms / a.cpu_ms
-        mark = "" if ratio <= GOAL else " ✗"
+        comparable = a.rows == b.rows  # the same page at both sizes; else a larger page, not a slower one
+        mark = "" if ratio <= GOAL else (" ✗" if comparable else " ≠")
+        if not comparable:
+            differ.append(request)
         rows = "" if a.rows is None else f"{a.rows} / {b.rows}"
         cpu = f"{a.cpu_ms:.1f} / {b.cpu_ms:.1f}"
         print(
             f"| {request.name:<{width}} | {a.median_ms:>8.1f} | {b.median_ms:>8.1f} | {ratio:>5.2f}{mark} |"
             f" {cpu:>16} | {cpu_ratio:>9.2f} | {rows:>10} |"
         )
-        if ratio > GOAL:
+        if ratio > GOAL and comparable:
             over.append(request)
+        if ratio > GOAL:
+            explained.append(request)
     print(
         "\nDaily rollup built from the rows (rollup_rebuild: a tenant's first build, or after a change of time zone):"
         f" bench at {args.small:,} sessions {rollup_small['bench']:.1f} s, other at {args.other:,}"
         f" {rollup_small['other']:.1f} s, bench at {args.large:,} {rollup_large['bench']:.1f} s."
     )
+    if differ:
+        print(
+            "\nShowing more rows at the larger size (not the same page, so not held to the goal; compare with a"
+            " list page of as many rows): " + ", ".join(r.name for r in differ)
+        )
     if over:
         print(f"\nGOAL MISSED (ratio ≤ {GOAL}): " + ", ".join(r.name for r in over))
     else:
-        print(f"\nPASS: every ratio ≤ {GOAL}")
-    return over
+        print(f"\nPASS: every ratio of the same page at both sizes ≤ {GOAL}")
+    return over, explained
 
 
 if __name__ == "__main__":

@@ -228,6 +228,12 @@ PAYDESK_RECONCILIATION_GRACE_SECONDS = env.int("PAYDESK_RECONCILIATION_GRACE_SEC
 # The nightly run re-reads this many days of Stripe objects (settlements, captures, BT status).
 PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DAYS", default=14)
 
+# --- Daily rollup -----------------------------------------------------------------------
+
+# Time limit of rebuilding one tenant's rollup from its rows (its first build, after a
+# change of time zone): about 4 s per million pay sessions on 2 cores (bench/scale.py).
+PAYDESK_ROLLUP_REBUILD_TIME_LIMIT = env.int("PAYDESK_ROLLUP_REBUILD_TIME_LIMIT", default=3600)
+
 # --- Reports --------------------------------------------------------------------------
 
 # Where export jobs write their files (a folder per tenant); /var/ is git-ignored.

@@ -18,7 +18,7 @@ from django.db.models import Q
 from connectors.models import ConnectorInstance
 from payments.reconciliation.models import StripeBalanceTransaction, StripeCharge, StripeRefund
 from payments.rollup import services as rollup
-from payments.rollup.sources import Totals, sessions_sql, spans_sql
+from payments.rollup.sources import Totals, sessions_relation, spans_sql
 from payments.sessions.models import PaySession
 
 _SESSIONS = PaySession._meta.db_table
@@ -28,17 +28,17 @@ _REFUNDS = StripeRefund._meta.db_table
 
 
 def aggregate(*, tenant_id: int, zone: str, spans=None, sessions=None):
+    relation, relation_params = sessions_relation(_SESSIONS, sessions)
     by_created, params = spans_sql("s.created_at", zone, spans)
-    only, only_params = sessions_sql("s.id", sessions)
     fees = f"""
         SELECT (s.created_at AT TIME ZONE %s)::date, s.connector_id, upper(bt.currency), sum(bt.fee), sum(bt.net)
-        FROM {_SESSIONS} s
+        FROM {relation} s
         JOIN {_CHARGES} ch
           ON ch.tenant_id = s.tenant_id AND ch.connector_id = s.connector_id AND ch.paydesk_ref = s.uuid
         JOIN {_TXNS} bt
           ON bt.tenant_id = s.tenant_id AND bt.connector_id = s.connector_id
          AND bt.stripe_id = ch.balance_transaction_id
-        WHERE s.tenant_id = %s AND ch.balance_transaction_id <> '' AND {by_created} AND {only}
+        WHERE s.tenant_id = %s AND ch.balance_transaction_id <> '' AND {by_created}
         GROUP BY 1, 2, 3
     """  # noqa: S608 - table names and generated predicates; every value is a parameter
     by_refunded, refund_params = spans_sql("rf.created", zone, spans)
@@ -47,16 +47,16 @@ def aggregate(*, tenant_id: int, zone: str, spans=None, sessions=None):
         FROM {_REFUNDS} rf
         JOIN {_CHARGES} ch
           ON ch.tenant_id = rf.tenant_id AND ch.connector_id = rf.connector_id AND ch.stripe_id = rf.charge_id
-        JOIN {_SESSIONS} s
+        JOIN {relation} s
           ON s.tenant_id = rf.tenant_id AND s.connector_id = rf.connector_id AND s.uuid = ch.paydesk_ref
-        WHERE rf.tenant_id = %s AND rf.status = 'succeeded' AND {by_refunded} AND {only}
+        WHERE rf.tenant_id = %s AND rf.status = 'succeeded' AND {by_refunded}
         GROUP BY 1, 2, 3
     """  # noqa: S608 - table names and generated predicates; every value is a parameter
     with connection.cursor() as cursor:
-        cursor.execute(fees, [zone, tenant_id, *params, *only_params])
+        cursor.execute(fees, [zone, *relation_params, tenant_id, *params])
         for day, connector_id, currency, fee, net in cursor.fetchall():
             yield (day, connector_id, currency), Totals(fees=int(fee), net=int(net))
-        cursor.execute(refunds, [zone, tenant_id, *refund_params, *only_params])
+        cursor.execute(refunds, [zone, *relation_params, tenant_id, *refund_params])
         for day, connector_id, currency, amount in cursor.fetchall():
             yield (day, connector_id, currency), Totals(refunds=int(amount))
 

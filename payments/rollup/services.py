@@ -127,14 +127,22 @@ def rollup_rebuild(*, tenant_id: int) -> int:
     return len(rows)
 
 
-def rollup_rebuild_stale() -> list[int]:
-    """Rebuild the rollup of each tenant it is not kept for in the tenant's time zone
-    (never built, or the zone changed since). Returns their ids."""
+def rollup_stale_tenants(tenant_ids: list[int] | None = None) -> list[int]:
+    """Tenants (of `tenant_ids`, or all) whose rollup is not kept in their time zone: never
+    built, or the zone changed since."""
     current = RollupState.objects.filter(tenant_id=OuterRef("pk"), time_zone=OuterRef("time_zone"))
-    stale = list(Tenant.objects.filter(~Exists(current)).order_by("pk").values_list("pk", flat=True))
-    for tenant_id in stale:
-        rollup_rebuild(tenant_id=tenant_id)
-    return stale
+    tenants = Tenant.objects.filter(~Exists(current))
+    if tenant_ids is not None:
+        tenants = tenants.filter(pk__in=tenant_ids)
+    return list(tenants.order_by("pk").values_list("pk", flat=True))
+
+
+def rollup_rebuild_if_stale(*, tenant_id: int) -> bool:
+    """Rebuild the tenant's rollup if it is stale; False when it was current already."""
+    if not rollup_stale_tenants([tenant_id]):
+        return False
+    rollup_rebuild(tenant_id=tenant_id)
+    return True
 
 
 # --- The one statement that writes -----------------------------------------------------

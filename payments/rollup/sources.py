@@ -171,9 +171,11 @@ def spans_sql(column: str, zone: str, spans: list[Span] | None) -> tuple[str, li
     return "(" + (" OR ".join(parts) or "FALSE") + ")", params
 
 
-def sessions_sql(column: str, sessions) -> tuple[str, list]:
-    """`column` (a pay session id) among a queryset's sessions, or TRUE without one."""
+def sessions_relation(table: str, sessions) -> tuple[str, list]:
+    """What a source reads pay sessions from: their table, or the queryset's rows (a
+    subquery PostgreSQL merges into the query, so the filters and the day ranges meet
+    on the table's indexes)."""
     if sessions is None:
-        return "TRUE", []
-    sql, params = sessions.order_by().values("pk").query.sql_with_params()
-    return f"{column} IN ({sql})", list(params)
+        return table, []
+    sql, params = sessions.order_by().query.sql_with_params()
+    return f"({sql})", list(params)

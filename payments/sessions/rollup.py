@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from payments.rollup import services as rollup
-from payments.rollup.sources import Totals, sessions_sql, spans_sql
+from payments.rollup.sources import Totals, sessions_relation, spans_sql
 from payments.sessions.models import PaySession
 
 Status = PaySession.Status
@@ -64,17 +64,17 @@ def count_ended(sessions: Iterable[PaySession]) -> None:
 
 
 def aggregate(*, tenant_id: int, zone: str, spans=None, sessions=None):
+    relation, relation_params = sessions_relation(PaySession._meta.db_table, sessions)
     where, params = spans_sql("s.created_at", zone, spans)
-    only, only_params = sessions_sql("s.id", sessions)
     sql = f"""
         SELECT (s.created_at AT TIME ZONE %s)::date, s.connector_id, s.currency, {_OUTCOME_SQL},
                count(*), COALESCE(sum(s.amount_minor), 0)
-        FROM {PaySession._meta.db_table} s
-        WHERE s.tenant_id = %s AND {where} AND {only}
+        FROM {relation} s
+        WHERE s.tenant_id = %s AND {where}
         GROUP BY 1, 2, 3, 4
     """  # noqa: S608 - table name and generated predicates; every value is a parameter
     with connection.cursor() as cursor:
-        cursor.execute(sql, [zone, tenant_id, *params, *only_params])
+        cursor.execute(sql, [zone, *relation_params, tenant_id, *params])
         for day, connector_id, currency, outcome_, n, gross in cursor.fetchall():
             totals = _ended(outcome_, n, int(gross))
             totals.sessions = n
