@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/scale.py [--small 10000] [--large 1000000] [--other 100000]
 
-Takes about 7 minutes at the defaults on a shared 2-core machine (6.5 on 2026-12-03, most
-of it generating and indexing the million sessions and their Stripe mirror), and about
-5 GB of disk while it runs; `--large 200000` about 2 minutes.
+Takes 4 to 7 minutes at the defaults on a 2-core machine (3.8 quiet, 6.5 shared with
+other work, on 2026-12-03; most of it generating and indexing the million sessions and
+their Stripe mirror), and about 5 GB of disk while it runs; `--large 200000` about 2.
 
 On loopback only, and always stopped again: a fresh PostgreSQL database (`--database`,
 default `paydesk_scale_bench`, dropped at the end unless --keep), migrated, Redis for the
