@@ -158,7 +158,16 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        indexes = [
+            # The admin list within a tenant: newest first, by action, by actor (a prefix),
+            # by target. Superusers' list across tenants reads created_at's own index.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_newest"),
+            models.Index(fields=["tenant", "action", "-created_at", "-id"], name="audit_tenant_action"),
+            models.Index(
+                fields=["tenant", "actor"], name="audit_tenant_actor", opclasses=["int8_ops", "varchar_pattern_ops"]
+            ),
+            models.Index(fields=["tenant", "target_id"], name="audit_tenant_target"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target_repr}"

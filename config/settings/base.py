@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "tenants.security",  # MFA enrolment and verification, lockout admin, session lifetime
     "connectors",
     "payments.outbox",
+    "payments.rollup",
     "payments.sessions",
     "payments.refunds",
     "payments.ivr",
@@ -362,6 +363,10 @@ CELERY_BEAT_SCHEDULE = {
     # answered (then at doubling intervals, payments/refunds/services.py); one query on a
     # partial index when none is due.
     "refunds-follow-up": {"task": "payments.refunds.tasks.follow_up_due_refunds", "schedule": 60.0},
+    # Once a minute: the daily rollup of a new tenant, or of one whose time zone changed, is
+    # built within a minute (reports read the rows meanwhile); otherwise one query over the
+    # tenants finds nothing to do.
+    "rollup-rebuild-stale": {"task": "payments.rollup.tasks.rebuild_stale_rollups", "schedule": 60.0},
 }
 
 # --- Refunds --------------------------------------------------------------------------
@@ -382,13 +387,19 @@ PAYDESK_RECONCILIATION_AFTER_RESULT = env.bool("PAYDESK_RECONCILIATION_AFTER_RES
 # The nightly run re-reads this many days of Stripe objects (settlements, captures, BT status).
 PAYDESK_RECONCILIATION_NIGHTLY_DAYS = env.int("PAYDESK_RECONCILIATION_NIGHTLY_DAYS", default=14)
 
+# --- Daily rollup -----------------------------------------------------------------------
+
+# Time limit of rebuilding one tenant's rollup from its rows (its first build, after a
+# change of time zone): about 4 s per million pay sessions on 2 cores (bench/scale.py).
+PAYDESK_ROLLUP_REBUILD_TIME_LIMIT = env.int("PAYDESK_ROLLUP_REBUILD_TIME_LIMIT", default=3600)
+
 # --- Reports --------------------------------------------------------------------------
 
 # Where export jobs write their files (a folder per tenant); /var/ is git-ignored.
 PAYDESK_REPORTS_EXPORT_DIR = env.path("PAYDESK_REPORTS_EXPORT_DIR", default=BASE_DIR / "var" / "exports")
 # A report with more rows than this runs as an export job instead of answering at once.
 PAYDESK_REPORTS_SYNC_MAX_ROWS = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS", default=50_000)
-# The same for XLSX, about 20 times slower to write (openpyxl).
+# The same for XLSX, which costs about four times CSV's CPU per row (bench/export.py).
 PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX = env.int("PAYDESK_REPORTS_SYNC_MAX_ROWS_XLSX", default=10_000)
 # Seconds a signed download link works (it also dies with the file).
 PAYDESK_REPORTS_LINK_MAX_AGE = env.int("PAYDESK_REPORTS_LINK_MAX_AGE", default=24 * 3600)

@@ -18,6 +18,7 @@ from core import money
 from payments.ivr import services, twiml
 from payments.ivr.models import CARD_TYPES, PaymentFlow, PaymentReference
 from payments.ivr.prompts import PROMPTS, Speaker, placeholder_errors
+from tenants.admin_lists import ScalableListMixin
 from tenants.admin_scoping import (
     ReadOnlyAdminMixin,
     ServiceFormAdminMixin,
@@ -205,12 +206,32 @@ class PaymentFlowAdmin(TenantScopedAdminMixin, ServiceFormAdminMixin, admin.Mode
         return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
 
+class FlowFilter(admin.SimpleListFilter):
+    """The flows of the user's tenants (the flows table, not a DISTINCT over references)."""
+
+    title = "flow"
+    parameter_name = "flow__id__exact"
+
+    def lookups(self, request, model_admin):
+        flows = PaymentFlow.objects.order_by("name")
+        if not request.user.is_superuser:
+            flows = flows.filter(tenant_id__in=tenant_ids(request))
+        return [(str(f.pk), f.name) for f in flows]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(flow_id=int(value)) if value.isdigit() else queryset.none()
+
+
 @admin.register(PaymentReference)
-class PaymentReferenceAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class PaymentReferenceAdmin(ReadOnlyAdminMixin, ScalableListMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     """Registered by partner apps through the API; read-only here."""
 
     list_display = ["reference", "flow", "amount", "status", "paid_session", "created_at"]
-    list_filter = ["status", ("flow", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", FlowFilter]
+    sortable_by = ["created_at"]
     list_select_related = ["flow", "paid_session"]
     search_fields = ["reference__exact"]
     fields = ["uuid", "tenant", "flow", "reference", "amount", "description", "status", "paid_session", "paid_at",

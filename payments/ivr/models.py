@@ -157,6 +157,10 @@ class PaymentReference(models.Model):
             models.UniqueConstraint(fields=["tenant", "flow", "reference"], name="ivr_reference_unique_per_flow"),
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="ivr_reference_amount_positive"),
         ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="ivr_reference_tenant_newest"),
+            models.Index(fields=["tenant", "reference"], name="ivr_reference_tenant_search"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reference} ({self.status})"

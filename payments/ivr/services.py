@@ -21,6 +21,7 @@ from payments.ivr.prompts import PROMPTS, placeholder_errors
 from payments.outbox import catalogue
 from payments.sessions import callbacks, outbox
 from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.rollup import count_created
 from payments.sessions.services import SessionRequest, pay_callback_record
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record
@@ -184,6 +185,7 @@ def ivr_payment_start(
             with transaction.atomic():
                 session.save()
                 outbox.record(session, catalogue.PAY_SESSION_CREATED)
+                count_created(session)  # the daily rollup, in the same transaction
                 payment = IvrPayment.objects.create(
                     tenant=flow.tenant,
                     flow=flow,

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from connectors.models import ConnectorInstance
 from connectors.stripe import id_of
+from payments.reconciliation import rollup
 from payments.reconciliation.models import (
     StripeBalanceTransaction,
     StripeCharge,
@@ -205,7 +206,8 @@ def merge(kind: str, old: dict, new: dict) -> dict:
 
 
 def mirror_upsert(*, connector: ConnectorInstance, objects: Iterable[dict], observed_at: datetime) -> dict[str, set]:
-    """Store Stripe objects (and the objects embedded in them). Returns {kind: ids changed}."""
+    """Store Stripe objects (and the objects embedded in them), and refresh the daily
+    rollup's days they count on, in one transaction. Returns {kind: ids changed}."""
     by_kind: dict[str, dict[str, dict]] = {}
     for obj in objects:
         for kind, item in explode(obj):
@@ -213,15 +215,17 @@ def mirror_upsert(*, connector: ConnectorInstance, objects: Iterable[dict], obse
             current = by_kind.setdefault(kind, {}).get(item["id"])
             by_kind[kind][item["id"]] = row if current is None else merge(kind, current, row)
     changed = {}
-    for kind, rows in by_kind.items():
-        for attempt in range(3):
-            try:
-                changed[kind] = _upsert_kind(connector, kind, rows)
-                break
-            except IntegrityError:  # a concurrent writer inserted one of these first: merge with it
-                if attempt == 2:
-                    raise
-    _touch_charges(connector, changed)
+    with transaction.atomic():
+        for kind, rows in by_kind.items():
+            for attempt in range(3):
+                try:
+                    changed[kind] = _upsert_kind(connector, kind, rows)
+                    break
+                except IntegrityError:  # a concurrent writer inserted one of these first: merge with it
+                    if attempt == 2:
+                        raise
+        _touch_charges(connector, changed)
+        rollup.refresh_for_changes(connector, changed)
     return changed
 
 

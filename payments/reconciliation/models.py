@@ -42,6 +42,19 @@ def _unique(name: str) -> models.UniqueConstraint:
     return models.UniqueConstraint(fields=["tenant", "connector", "stripe_id"], name=f"{name}_unique_per_connector")
 
 
+def _admin_list(name: str, newest: str = "created") -> list[models.Index]:
+    """What the mirror's admin list reads within a tenant: newest first, and a search by
+    Stripe id, whole or a prefix (pattern ops: the database collation is not C)."""
+    return [
+        models.Index(fields=["tenant", f"-{newest}", "-id"], name=f"{name}_tenant_newest"),
+        models.Index(
+            fields=["tenant", "stripe_id" if newest == "created" else "event_id"],
+            name=f"{name}_tenant_search",
+            opclasses=["int8_ops", "varchar_pattern_ops"],
+        ),
+    ]
+
+
 class StripeCharge(MirrorRow):
     amount = models.BigIntegerField()
     amount_refunded = models.BigIntegerField(default=0)
@@ -63,6 +76,7 @@ class StripeCharge(MirrorRow):
             models.Index(fields=["connector", "payment_intent_id"], name="stripe_charge_conn_pi"),
             models.Index(fields=["connector", "paydesk_ref"], name="stripe_charge_conn_ref"),
             models.Index(fields=["connector", "balance_transaction_id"], name="stripe_charge_conn_txn"),
+            *_admin_list("stripe_charge"),
         ]
 
 
@@ -100,6 +114,7 @@ class StripeRefund(MirrorRow):
         indexes = [
             models.Index(fields=["connector", "created"], name="stripe_refund_conn_created"),
             models.Index(fields=["connector", "charge_id"], name="stripe_refund_conn_ch"),
+            *_admin_list("stripe_refund"),
         ]
 
 
@@ -117,6 +132,7 @@ class StripeDispute(MirrorRow):
         indexes = [
             models.Index(fields=["connector", "created"], name="stripe_dispute_conn_created"),
             models.Index(fields=["connector", "charge_id"], name="stripe_dispute_conn_ch"),
+            *_admin_list("stripe_dispute"),
         ]
 
 
@@ -139,6 +155,7 @@ class StripeBalanceTransaction(MirrorRow):
             models.Index(fields=["connector", "created"], name="stripe_txn_conn_created"),
             models.Index(fields=["connector", "source_id"], name="stripe_txn_conn_source"),
             models.Index(fields=["connector", "payout_id"], name="stripe_txn_conn_payout"),
+            *_admin_list("stripe_txn"),
         ]
 
 
@@ -156,7 +173,10 @@ class StripePayout(MirrorRow):
     class Meta:
         ordering = ["-created", "-id"]
         constraints = [_unique("stripe_payout")]
-        indexes = [models.Index(fields=["connector", "created"], name="stripe_payout_conn_created")]
+        indexes = [
+            models.Index(fields=["connector", "created"], name="stripe_payout_conn_created"),
+            *_admin_list("stripe_payout"),
+        ]
 
 
 # --- Sync state -----------------------------------------------------------------------
@@ -241,6 +261,7 @@ class StripeWebhookEvent(models.Model):
                 fields=["tenant", "connector", "event_id"], name="stripe_event_unique_per_connector"
             )
         ]
+        indexes = _admin_list("stripe_event", newest="received_at")
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.type}"
@@ -303,7 +324,17 @@ class SessionReconciliation(models.Model):
     matched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["connector", "state"], name="session_recon_conn_state")]
+        indexes = [
+            models.Index(fields=["connector", "state"], name="session_recon_conn_state"),
+            # The admin list, newest first within a tenant, and by state.
+            models.Index(fields=["tenant", "-id"], name="session_recon_tenant_newest"),
+            models.Index(fields=["tenant", "state", "-id"], name="session_recon_tenant_state"),
+            models.Index(
+                fields=["tenant", "stripe_object_id"],
+                name="session_recon_tenant_object",
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.state}"
@@ -353,7 +384,19 @@ class ReconciliationItem(models.Model):
                 name="recon_item_resolved_with_note",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "resolved_at", "-opened_at"], name="recon_item_queue")]
+        indexes = [
+            # The queue (API cursor and admin pages), newest first within a tenant, under each
+            # filter: all, open only, by reason, by connector. A page never reads sessions
+            # beyond its own rows' (select_related joins them by primary key).
+            models.Index(fields=["tenant", "-opened_at", "-id"], name="recon_item_tenant_newest"),
+            models.Index(
+                fields=["tenant", "-opened_at", "-id"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="recon_item_tenant_open",
+            ),
+            models.Index(fields=["tenant", "reason", "-opened_at", "-id"], name="recon_item_tenant_reason"),
+            models.Index(fields=["tenant", "connector", "-opened_at", "-id"], name="recon_item_tenant_connector"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} {self.subject}"

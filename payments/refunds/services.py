@@ -39,6 +39,7 @@ from core.money import to_major_string
 from payments.outbox import catalogue
 from payments.outbox.services import event_record
 from payments.refunds.models import Refund
+from payments.rollup.services import rollup_refresh
 from payments.sessions.models import PaySession
 from tenants.services import Actor, audit_record
 
@@ -143,6 +144,7 @@ def _refund_changed(refund: Refund, *, event: str, actor: Actor, changes: dict |
     # The API's representation; imported here because the serializers build on this module.
     from payments.refunds.api.serializers import RefundSerializer
 
+    rollup_refresh(tenant_id=refund.tenant_id, instants=[refund.refunded_at])  # the daily rollup's refunds
     event_record(
         tenant_id=refund.tenant_id,
         type=_PARTNER_EVENTS[event],

@@ -16,6 +16,7 @@ from payments.reports.dashboard import dashboard_context
 from payments.reports.exports import COLUMN_KEYS, COLUMNS
 from payments.reports.models import ExportJob, FinanceDashboard, ReportDelivery, ReportSchedule, SavedReport
 from payments.reports.specs import spec_for_saved
+from tenants.admin_lists import ScalableListMixin, TenantListFilter
 from tenants.admin_scoping import (
     ReadOnlyAdminMixin,
     ServiceFormAdminMixin,
@@ -123,20 +124,22 @@ class ReportScheduleAdmin(ReportsAdminMixin, ServiceFormAdminMixin, admin.ModelA
 
 
 @admin.register(ReportDelivery)
-class ReportDeliveryAdmin(ReadOnlyAdminMixin, ReportsAdminMixin, admin.ModelAdmin):
+class ReportDeliveryAdmin(ReadOnlyAdminMixin, ScalableListMixin, ReportsAdminMixin, admin.ModelAdmin):
     list_display = ["schedule", "tenant", "due_at", "status", "attempts", "sent_at", "error"]
-    list_filter = ["status", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", TenantListFilter]
     list_select_related = ["schedule", "tenant"]
+    sortable_by = ["due_at"]
 
 
 # --- Export jobs ------------------------------------------------------------------------
 
 
 @admin.register(ExportJob)
-class ExportJobAdmin(ReadOnlyAdminMixin, ReportsAdminMixin, admin.ModelAdmin):
+class ExportJobAdmin(ReadOnlyAdminMixin, ScalableListMixin, ReportsAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "tenant", "kind", "format", "status", "progress_display", "rows_done", "download"]
-    list_filter = ["status", "kind", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", "kind", TenantListFilter]
     list_select_related = ["tenant"]
+    sortable_by = ["created_at"]
     fields = [
         "uuid",
         "tenant",

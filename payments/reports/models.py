@@ -114,7 +114,8 @@ class ExportJob(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["tenant", "-created_at"], name="export_job_tenant_created"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="export_job_tenant_newest"),
+            models.Index(fields=["tenant", "status", "-created_at", "-id"], name="export_job_tenant_status"),
             models.Index(fields=["status", "expires_at"], name="export_job_status_expiry"),
         ]
 
@@ -201,6 +202,10 @@ class ReportDelivery(models.Model):
         ordering = ["-due_at", "-id"]
         verbose_name_plural = "report deliveries"
         constraints = [models.UniqueConstraint(fields=["schedule", "due_at"], name="report_delivery_once_per_slot")]
+        indexes = [
+            models.Index(fields=["tenant", "-due_at", "-id"], name="report_delivery_tenant_newest"),
+            models.Index(fields=["tenant", "status", "-due_at", "-id"], name="report_delivery_tenant_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.schedule} @ {self.due_at:%Y-%m-%d %H:%M} ({self.status})"

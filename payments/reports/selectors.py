@@ -20,8 +20,8 @@ from datetime import UTC, date, timedelta
 import psycopg
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, QuerySet, Sum, TextField
-from django.db.models.functions import Cast, TruncDate
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 
 from connectors.models import ConnectorInstance
@@ -39,6 +39,8 @@ from payments.reconciliation.selectors import item_list
 from payments.refunds.models import Refund
 from payments.reports.filters import ReportFilter, local_midnight
 from payments.reports.models import ExportJob, SavedReport
+from payments.rollup.selectors import rollup_days
+from payments.rollup.sources import Totals, aggregate
 from payments.sessions.models import PaySession
 from tenants.models import Tenant
 
@@ -315,40 +317,39 @@ def payment_sql(*, tenant: Tenant, filters: Mapping, session_ids=None, text: boo
     return sql, [*params, tenant.pk, tenant.pk]
 
 
-# Outcome of a session for the daily summary: succeeded, a failure reason, or in progress.
-_OUTCOME = """
-    CASE WHEN b.status = 'succeeded' THEN 'succeeded'
-         WHEN b.status IN ('failed', 'cancelled', 'expired') THEN COALESCE(NULLIF(b.result, ''), b.status)
-         ELSE '' END
-"""
+# --- Daily summary ----------------------------------------------------------------------
+
+# The filters the daily rollup answers (payments/rollup): local days, and connectors by
+# name or environment. Any other filter selects pay sessions, and the same sums are taken
+# from the rows of those sessions (payments/rollup/sources.py defines them). `currency` is
+# one of those: it selects sessions, whose fees may be settled in another currency.
+ROLLUP_FILTERS = frozenset({"date_from", "date_to", "connector", "environment"})
 
 
-def daily_groups(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
-    """Sums per (local day, connector, session currency, charge currency, settlement
-    currency, outcome), in minor units. summaries.py puts each sum in its own currency."""
-    select = f"""
-        (b.created_at AT TIME ZONE b.tz)::date, b.connector_name, b.currency,
-        COALESCE(upper(bt.currency), ''), {_OUTCOME},
-        count(*), COALESCE(sum(b.amount_minor) FILTER (WHERE b.status = 'succeeded'), 0),
-        COALESCE(sum(bt.fee), 0), COALESCE(sum(bt.net), 0)
-    """
-    sql, params = _enriched_sql(tenant, filters, None, select=select, tail="GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+def _local_day(value) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) and value else value or None
 
 
-def daily_refunds(*, tenant: Tenant, filters: Mapping) -> list[tuple]:
-    """Succeeded refunds per (local day Stripe made them, connector, currency), in minor units."""
-    day = TruncDate("refunded_at", tzinfo=zoneinfo.ZoneInfo(tenant.time_zone))
-    rows = (
-        report_refunds(tenant=tenant, filters=filters)
-        .annotate(day=day)
-        .values_list("day", "connector__unique_name", "currency")
-        .annotate(total=Sum("amount_minor"))
-        .order_by("day", "connector__unique_name", "currency")
-    )
-    return list(rows)
+def daily_totals(*, tenant: Tenant, filters: Mapping) -> list[tuple[date, str, str, Totals]]:
+    """Totals per (local day, connector name, currency) in minor units: from the daily
+    rollup (at most one row per day, connector and currency) when it can answer, else
+    summed from the rows."""
+    first, last = _local_day(filters.get("date_from")), _local_day(filters.get("date_to"))
+    connectors = ConnectorInstance.objects.filter(tenant=tenant)
+    if filters.get("connector"):
+        connectors = connectors.filter(unique_name=filters["connector"])
+    if filters.get("environment"):
+        connectors = connectors.filter(environment=filters["environment"])
+    names = dict(connectors.values_list("pk", "unique_name"))
+    rows = None
+    if set(filters) <= ROLLUP_FILTERS:
+        rows = rollup_days(tenant=tenant, first=first, last=last, connector_ids=list(names))
+    if rows is None:  # a session filter, or the rollup is being built in the tenant's time zone
+        session_filters = {k: v for k, v in filters.items() if k not in ("date_from", "date_to")}
+        sessions = report_sessions(tenant=tenant, filters=session_filters) if session_filters else None
+        summed = aggregate(tenant_id=tenant.pk, zone=tenant.time_zone, spans=[(first, last)], sessions=sessions)
+        rows = sorted(summed.items())
+    return [(day, names[cid], currency, totals) for (day, cid, currency), totals in rows if cid in names]
 
 
 # --- Payouts ----------------------------------------------------------------------------

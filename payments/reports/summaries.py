@@ -2,19 +2,21 @@
 which builds on them, is in payouts.py).
 
 Totals are integers in minor units until they are written; each sum sits in its own
-currency (a session's amount in the session's, its refunds in theirs, Stripe's fee and
-net in the balance transaction's), so no total ever mixes two currencies.
+currency (a session's amount in the session's, a refund in its own, Stripe's fee and net
+in the balance transaction's), so no total ever mixes two currencies.
 
-Daily summary, per local day (tenant time zone), connector and currency:
+Daily summary, per local day (tenant time zone), connector and currency, read from the
+daily rollup (payments/rollup, which defines each column) when the filters are its own,
+else summed from the rows the same way:
 - sessions: pay sessions created that day (tokenizations included);
 - succeeded / failed: sessions that ended, by outcome (failed = failed, cancelled or
   expired; the reason is Twilio's result, else the status); sessions still in progress
   count in `sessions` only;
 - success_rate: succeeded / (succeeded + failed), 4 decimals; empty when none ended;
-- gross: amounts of the succeeded sessions; refunds: the succeeded refunds of the
-  sessions the filters select, counted on the local day Stripe made them (not the day of
-  the payment), in the refund's currency; fees and net: Stripe's, from each charge's
-  balance transaction (net is Stripe's: gross minus fee, refunds not deducted).
+- gross: amounts of the succeeded sessions; fees and net: Stripe's, from the balance
+  transaction of each charge naming one of that day's sessions (net is Stripe's: gross
+  minus fee, refunds not deducted); refunds: Stripe's refunds of those charges, on the
+  day Stripe made them.
 """
 
 import zoneinfo
@@ -91,6 +93,9 @@ def _csv_value(value) -> str:
 # --- Daily summary ---------------------------------------------------------------------
 
 
+_SUMS = ("sessions", "succeeded", "failed", "gross", "refunds", "fees", "net")
+
+
 @dataclass
 class DayTotals:
     day: date | None
@@ -111,7 +116,7 @@ class DayTotals:
         return (Decimal(self.succeeded) / ended).quantize(Decimal("0.0001")) if ended else None
 
     def add(self, other: "DayTotals") -> None:
-        for name in ("sessions", "succeeded", "failed", "gross", "refunds", "fees", "net"):
+        for name in _SUMS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.failures.update(other.failures)
 
@@ -153,31 +158,17 @@ class DailySummary(TypedTable):
     @property
     def days(self) -> list[DayTotals]:
         if self._days is None:
-            buckets: dict[tuple, DayTotals] = {}
-
-            def bucket(day, connector, currency) -> DayTotals:
-                key = (day, connector, currency)
-                if key not in buckets:
-                    buckets[key] = DayTotals(day, connector, currency)
-                return buckets[key]
-
-            groups = selectors.daily_groups(tenant=self.tenant, filters=self.filters)
-            for day, connector, currency, settle_cur, outcome, n, gross, fee, net in groups:
-                row = bucket(day, connector, currency)
-                row.sessions += n
-                row.gross += int(gross)
-                if outcome == "succeeded":
-                    row.succeeded += n
-                elif outcome:
-                    row.failed += n
-                    row.failures[outcome] += n
-                if fee or net:
-                    settled = bucket(day, connector, settle_cur or currency)
-                    settled.fees += int(fee)
-                    settled.net += int(net)
-            for day, connector, currency, refunded in selectors.daily_refunds(tenant=self.tenant, filters=self.filters):
-                bucket(day, connector, currency).refunds += int(refunded)
-            self._days = [buckets[k] for k in sorted(buckets)]
+            rows = [
+                DayTotals(
+                    day,
+                    connector,
+                    currency,
+                    **{name: getattr(totals, name) for name in _SUMS},
+                    failures=Counter(+totals.failures),
+                )
+                for day, connector, currency, totals in selectors.daily_totals(tenant=self.tenant, filters=self.filters)
+            ]
+            self._days = sorted(rows, key=lambda t: (t.day, t.connector, t.currency))
         return self._days
 
     def totals(self) -> list[DayTotals]:

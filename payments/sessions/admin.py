@@ -10,6 +10,7 @@ started it), the peer apps' panels, the timeline of events (one line each, times
 seconds in the tenant's time zone), and last, folded, what was asked of Twilio.
 """
 
+import re
 import uuid
 import zoneinfo
 
@@ -17,6 +18,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact
 from django.http import Http404, HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,8 +28,9 @@ from config.errors import ServiceError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
 from payments.sessions import extensions, selectors
-from payments.sessions.models import PayEvent, PaySession
+from payments.sessions.models import RESULTS, PayEvent, PaySession
 from payments.sessions.services import pay_session_cancel
+from tenants.admin_lists import ScalableListMixin, choices_filter
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin, admin_actor, tenant_ids
 from tenants.models import Role
 
@@ -80,8 +84,12 @@ class ConnectorFilter(admin.SimpleListFilter):
         return queryset.filter(connector_id=int(value))
 
 
+_SID = re.compile(r"(PK|CA)[0-9a-f]{0,32}")
+_LAST4 = re.compile(r"[0-9]{4}")
+
+
 @admin.register(PaySession)
-class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+class PaySessionAdmin(ReadOnlyAdminMixin, ScalableListMixin, TenantScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "started",
         "tenant",
@@ -99,23 +107,16 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
         "connector__environment",
         "channel",
         "created_at",
-        "result",
+        choices_filter("result", RESULTS),
     ]
-    date_hierarchy = "created_at"
-    # One box for every id a person has at hand (get_search_results): the session id the API
-    # and the simulators print, SIDs, last 4, confirmation codes and what peer apps add (an
-    # IVR reference). Prefix or exact matches only: each has an index, and ids are pasted.
-    search_fields = [
-        "call_sid__startswith",
-        "payment_sid__startswith",
-        "card_last4__exact",
-        "payment_confirmation_code__startswith",
-    ]
+    # What get_search_results looks up (one index each); the list only needs it non-empty.
+    search_fields = ["uuid", "payment_sid", "call_sid", "card_last4", "payment_confirmation_code", "reference"]
     search_help_text = (
-        "Session id (UUID), call SID (CA…), payment SID (PK…), card last 4, confirmation code (pi_…) or reference."
+        "Session ID (UUID), payment SID (PK…) or call SID (CA…), card last 4, confirmation code, or payment reference."
     )
     list_select_related = ["tenant", "connector"]
-    show_full_result_count = False
+    # Newest first is what an index serves in every filter (models.PaySession.Meta.indexes).
+    sortable_by = ["created_at"]
 
     class Media:
         css = {"all": ["payments/paysession.css"]}
@@ -229,6 +230,38 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, *(field for _, field in self._plugged(request))]
+
+    # --- Search: one box, each identifier on its own index ----------------------------------
+
+    def get_search_results(self, request, queryset, search_term):
+        """What a person pastes: a session's UUID, a payment SID (PK…) or call SID (CA…), whole
+        or a prefix, a card's last 4, a confirmation code (whole or a prefix) or an IVR
+        payment reference. Each is looked up on an index that serves it within a tenant
+        (PaySession.Meta.indexes; the UUID, the SIDs and the codes are unique enough for
+        their own column's index, last 4 and references are not)."""
+        queryset, _ = super().get_search_results(request, queryset, "")  # the tenant scoping
+        term = search_term.strip()
+        if term.lower().startswith("paydesk "):  # the reference Paydesk puts in Stripe descriptions
+            term = term[len("paydesk ") :].strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(uuid=uuid.UUID(term)), False
+        except ValueError:
+            pass
+        if _SID.fullmatch(term):
+            field = "payment_sid" if term.startswith("PK") else "call_sid"
+            return queryset.filter(**{field if len(term) == 34 else f"{field}__startswith": term}), False
+        found = Q(payment_confirmation_code__startswith=term) | Q(
+            Exact(KeyTextTransform("reference", "parameter"), term)
+        )
+        if _LAST4.fullmatch(term):
+            found |= Q(card_last4=term)
+        for search in extensions.admin_searches():  # what peer apps hold (registered searches)
+            extra = search(term)
+            if extra is not None:
+                found |= extra
+        return queryset.filter(found), False
 
     # --- Columns --------------------------------------------------------------------------
 
@@ -376,26 +409,6 @@ class PaySessionAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdm
             else:
                 return self.get_queryset(request).filter(uuid=session_uuid).first()
         return super().get_object(request, object_id, from_field)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if term.lower().startswith("paydesk "):  # the reference Paydesk puts in Stripe descriptions
-            term = term[len("paydesk ") :].strip()
-        try:
-            session_uuid = uuid.UUID(term)
-        except ValueError:
-            session_uuid = None
-        if session_uuid is not None:
-            return self.scope_queryset(request, queryset).filter(uuid=session_uuid), False
-        found, may_have_duplicates = super().get_search_results(request, queryset, term)
-        extra = [q for search in extensions.admin_searches() if (q := search(term)) is not None]
-        if extra and term:
-            scoped = self.scope_queryset(request, queryset)
-            combined = Q(pk__in=found.values("pk"))
-            for q in extra:
-                combined |= q
-            found = scoped.filter(combined)
-        return found, may_have_duplicates
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "POST" and "_cancel_session" in request.POST:

@@ -9,3 +9,14 @@ class PaySessionsConfig(AppConfig):
 
     name = "payments.sessions"
     label = "payments"
+
+    def ready(self):
+        from payments.rollup import sources
+        from payments.sessions import rollup
+
+        sources.register(
+            "pay_sessions",
+            columns=["sessions", "succeeded", "failed", "gross"],
+            kept_by=sources.INCREMENTS,
+            aggregate=rollup.aggregate,
+        )

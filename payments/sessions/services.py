@@ -27,7 +27,7 @@ from connectors.base import ConnectorError
 from connectors.models import ConnectorInstance
 from core.money import to_major_string
 from payments.outbox import catalogue
-from payments.sessions import callbacks, extensions, outbox
+from payments.sessions import callbacks, extensions, outbox, rollup
 from payments.sessions.models import ACH_FIELDS, PayEvent, PaySession
 from tenants.models import Tenant
 from tenants.services import Actor, audit_record, tenant_twilio_auth_token
@@ -188,6 +188,7 @@ def pay_session_start(
             with transaction.atomic():
                 session.save()
                 outbox.record(session, catalogue.PAY_SESSION_CREATED)
+                rollup.count_created(session)
             created = True
         except IntegrityError:  # a concurrent retry with the same key won the race
             session = PaySession.objects.get(tenant=tenant, idempotency_key=key)
@@ -231,6 +232,8 @@ def _create_at_twilio(session: PaySession) -> None:
             if PaySession.objects.filter(pk=session.pk, status=Status.CREATED, payment_sid="").update(**updates):
                 session.refresh_from_db()
                 outbox.record(session, outbox.event_type_for(old_status=Status.CREATED, new_status=session.status))
+                if error.permanent:
+                    rollup.count_ended([session])  # the daily rollup, in the same transaction
         session.refresh_from_db()
         _raise_for(error, session)
     with transaction.atomic():
@@ -379,6 +382,8 @@ def pay_session_cancel(*, session: PaySession, actor: Actor) -> PaySession:
             .update(status=Status.CANCELLED, capturing_field="", completed_at=now, last_activity_at=now)
         )
         if cancelled:
+            session.status = Status.CANCELLED
+            rollup.count_ended([session])
             audit_record(action="pay_session.cancelled", actor=actor, tenant=session.tenant, target=session)
             session.refresh_from_db()
             outbox.record(session, catalogue.PAY_SESSION_CANCELLED)
@@ -536,7 +541,7 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
         ):
             events[event.session_id].append(event)
         now = timezone.now()
-        applied, late, changed, results = [], [], [], []
+        applied, late, changed, results, ended = [], [], [], [], []
         for session in sessions:
             pending = [e for e in events[session.pk] if e.applied_at is None]
             if not pending:
@@ -555,7 +560,9 @@ def _apply_batch(*, limit: int) -> tuple[int, int]:
                 results.append(
                     extensions.SessionResult(session.tenant_id, session.connector_id, session.pk, session.status)
                 )
+                ended.append(session)
         outbox.record_many(changed)
+        rollup.count_ended(ended)  # the daily rollup, in the same transaction
         if applied:
             PayEvent.objects.filter(pk__in=applied).update(applied_at=now)
         if late:
@@ -631,6 +638,7 @@ def pay_sessions_expire(*, now=None, batch: int = EXPIRE_BATCH) -> int:
                 session.status, session.capturing_field, session.completed_at = Status.EXPIRED, "", now
                 session.updated_at = now
             outbox.record_many([(session, catalogue.PAY_SESSION_EXPIRED) for session in sessions])
+            rollup.count_ended(sessions)  # the daily rollup, in the same transaction
         expired += len(sessions)
         if len(sessions) < batch:
             return expired

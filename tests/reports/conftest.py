@@ -19,6 +19,7 @@ from payments.reconciliation.models import (
     StripeCharge,
     StripeDispute,
     StripePayout,
+    StripeRefund,
 )
 from payments.refunds.models import Refund
 from payments.sessions.models import PaySession
@@ -127,6 +128,17 @@ def stripe_payment(
         balance_transaction_id=txn.stripe_id,
         paydesk_ref=s.uuid,
     )
+    if refunded:
+        _mirror(
+            StripeRefund,
+            s,
+            f"re_{charge_id}",
+            amount=refunded,
+            currency=currency,
+            status="succeeded",
+            charge_id=charge_id,
+            balance_transaction_id=f"txn_re_{charge_id}",
+        )
     if dispute:
         _mirror(
             StripeDispute,

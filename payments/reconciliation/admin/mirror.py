@@ -11,16 +11,18 @@ from payments.reconciliation.models import (
     StripeRefund,
     StripeWebhookEvent,
 )
+from tenants.admin_lists import ScalableListMixin
 from tenants.admin_scoping import ReadOnlyAdminMixin, TenantScopedAdminMixin
 
 
-class MirrorAdmin(ReadOnlyAdminMixin, TenantScopedAdminMixin, admin.ModelAdmin):
-    """The local copy of Stripe, read-only: it changes only by syncs and webhooks."""
+class MirrorAdmin(ReadOnlyAdminMixin, ScalableListMixin, TenantScopedAdminMixin, admin.ModelAdmin):
+    """The local copy of Stripe, read-only: it changes only by syncs and webhooks. Newest
+    first and a search by Stripe id, each on an index that leads with the tenant."""
 
     list_select_related = ["connector"]
     list_filter = [ScopedConnectorFilter]
     search_fields = ["stripe_id__startswith"]
-    show_full_result_count = False
+    sortable_by: list[str] = []
 
     money_fields: tuple[str, ...] = ("amount",)  # minor units in the table, major units on the page
 
@@ -75,5 +77,5 @@ admin.site.register(
     money_fields=(),
     list_display=["event_id", "connector", "type", "stripe_created", "received_at", "outcome"],
     list_filter=[ScopedConnectorFilter, "outcome"],  # malformed events are kept for inspection
-    search_fields=["event_id"],
+    search_fields=["event_id__startswith"],
 )

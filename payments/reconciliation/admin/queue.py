@@ -14,6 +14,7 @@ from config.errors import ServiceError
 from payments.reconciliation import selectors, services
 from payments.reconciliation.admin.common import RESOLVE_ROLES, ReconcileNowMixin, ScopedConnectorFilter, external_link
 from payments.reconciliation.models import ReconciliationItem
+from tenants.admin_lists import ScalableListMixin, TenantListFilter
 from tenants.admin_scoping import ServiceFormAdminMixin, ServiceModelForm, TenantScopedAdminMixin
 
 
@@ -73,7 +74,9 @@ class ResolveForm(ServiceModelForm):
 
 
 @admin.register(ReconciliationItem)
-class ReconciliationItemAdmin(ReconcileNowMixin, TenantScopedAdminMixin, ServiceFormAdminMixin, admin.ModelAdmin):
+class ReconciliationItemAdmin(
+    ReconcileNowMixin, ScalableListMixin, TenantScopedAdminMixin, ServiceFormAdminMixin, admin.ModelAdmin
+):
     """The exceptions queue."""
 
     form = ResolveForm
@@ -94,11 +97,13 @@ class ReconciliationItemAdmin(ReconcileNowMixin, TenantScopedAdminMixin, Service
         StatusFilter,
         "reason",
         AgeFilter,
-        ("tenant", admin.RelatedOnlyFieldListFilter),
+        TenantListFilter,
         ScopedConnectorFilter,
         "connector__environment",
     ]
     list_select_related = ["tenant", "connector", "session"]
+    # Newest first, the order ReconciliationItem.Meta.indexes serve under each filter.
+    sortable_by = ["opened_at"]
     search_fields = ["subject__startswith", "stripe_object_id__startswith"]
     search_help_text = "Session id, or a Stripe id (pi_…, ch_…)."
     actions = ["reconcile_now"]
