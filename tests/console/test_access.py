@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from payments.sessions.models import PaySession
 from tenants.models import Tenant
+from tenants.services import Actor
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +142,31 @@ def test_polls_do_not_keep_a_signed_in_session_alive_but_the_agents_own_requests
     assert Session.objects.get(pk=key).expire_date == before
     assert client.get(f"/console/sessions/{session.uuid}/").status_code == 200
     assert Session.objects.get(pk=key).expire_date > before
+
+
+def test_the_second_factor_guards_the_console_and_not_the_embedded_page(client, agents, world, settings):
+    """The security work's middleware covers /console/ (PAYDESK_MFA_PROTECTED_PATHS): a
+    signed-in agent with a device is sent to verify it, one without to enrol when it is
+    required; the embedded page has no login, so nothing to ask."""
+    from django.urls import reverse
+
+    from payments.console.services import console_link_create
+    from tests.factories import PaySessionFactory
+    from tests.security.conftest import enrol_totp
+
+    settings.PAYDESK_REQUIRE_MFA = True
+    enrol_totp(agents["ann"])
+    assert client.post("/console/login/", {"username": "ann", "password": "pw"}).status_code == 302
+    response = client.get("/console/")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("security:verify"))
+
+    client.logout()
+    client.force_login(agents["bob"])  # no device yet
+    response = client.get("/console/")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("security:overview"))
+
+    session = PaySessionFactory(tenant=world.acme.tenant, connector=world.acme.connectors["Stripe_Dev"])
+    _, url = console_link_create(
+        session=session, api_key=world.acme.api_key, agent_reference="", actor=Actor.system("t")
+    )
+    assert Client().get(url.removeprefix("http://testserver")).status_code == 200
