@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("payments.reconciliation.api.urls")),
     path("", include("payments.reports.api.urls")),
     path("", include("payments.partner_webhooks.api.urls")),
+    path("", include("payments.console.api.urls")),
 ]
 
 # A 500 under /api/ (outside DRF, which has its own) answers the API's error envelope.
@@ -39,4 +40,5 @@ urlpatterns = [
     path("", include("payments.ivr.urls")),
     path("", include("payments.reconciliation.urls")),
     path("", include("payments.reports.urls")),
+    path("", include("payments.console.urls")),
 ]

@@ -10,7 +10,7 @@ from tenants.models import ApiKey, Scope, Tenant
 from tenants.services import Actor, api_key_create
 from tests.factories import ConnectorFactory, MembershipFactory, TenantFactory, UserFactory
 
-pytest_plugins = ["tests.peers"]
+pytest_plugins = ["tests.peers", "tests.console.fixtures"]
 
 
 @dataclass

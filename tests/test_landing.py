@@ -3,12 +3,12 @@
 from django.urls import reverse
 
 
-def test_the_landing_page_links_to_the_admin_and_the_api_docs(client, db):
+def test_the_landing_page_links_to_the_admin_the_console_and_the_api_docs(client, db):
     page = client.get("/")
     assert page.status_code == 200
     html = page.content.decode()
     assert "<title>Paydesk</title>" in html
-    for name in ("admin:index", "api-docs", "schema"):
+    for name in ("admin:index", "console:index", "api-docs", "schema"):
         assert f'href="{reverse(name)}"' in html
 
 

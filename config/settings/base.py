@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "payments.reconciliation",
     "payments.reports",
     "payments.partner_webhooks",
+    "payments.console",
     "simulators",  # dev tooling commands only: seed_demo, simulate_payment, simulate_ivr_call
 ]
 
@@ -329,6 +330,16 @@ PAYDESK_API_KEY_TOUCH_SECONDS = 60
 # A pay session with no request and no callback for this long is expired. A phone
 # payment rarely takes more than a few minutes; 30 leaves room for a slow caller.
 PAYDESK_PAY_SESSION_EXPIRY_SECONDS = env.int("PAYDESK_PAY_SESSION_EXPIRY_SECONDS", default=30 * 60)
+
+# --- Agent console (docs/console.md) ----------------------------------------------------
+
+# The session page asks for news this often. A callback shows within this much of being
+# applied (plus a request's time): the issue asks for one second.
+PAYDESK_CONSOLE_POLL_MS = env.int("PAYDESK_CONSOLE_POLL_MS", default=500)
+# A one-time link to the embedded console works once, within this many seconds.
+PAYDESK_CONSOLE_LINK_SECONDS = env.int("PAYDESK_CONSOLE_LINK_SECONDS", default=300)
+# An embedded page's own token lives this long; the page's polls renew it while it is open.
+PAYDESK_CONSOLE_PAGE_TOKEN_SECONDS = env.int("PAYDESK_CONSOLE_PAGE_TOKEN_SECONDS", default=900)
 
 CELERY_BEAT_SCHEDULE = {
     # Once a minute: expiry only needs minute precision, and the query uses an index.

@@ -6,7 +6,14 @@ against pytest-django's live server.
   helpers: `page.open(path)`, `page.wait_for(css)`, `page.fill(css, text)`,
   `page.sign_in_as(user)` (a session cookie, no form),
   `page.screenshot(name)` (PNG in var/screenshots/, or $PAYDESK_SCREENSHOT_DIR),
-  `page.console()` (entries logged since the last call) and `page.csp_violations()`.
+  `page.console()` (entries logged since the last call) and `page.csp_violations()`;
+- `fresh_browser` (per test, for tests that drive `browser` themselves): no cookies and no
+  storage for any site, a 1280×720 viewport, the network on; with `set_viewport` (an exact
+  viewport, e.g. a 420 px side panel), `save_viewport` (a PNG of just the viewport),
+  `set_offline` (a network blip), `wait_until(driver, condition)` and `host_page` (a
+  loopback page on its own origin that frames a URL, as partner software would).
+
+Third-party cookies are blocked, as in current browsers: an embedded page must do without.
 
 The live server runs in a thread of the test process on http://localhost:<free port>
 (a host name, not an IP address: WebAuthn refuses IP addresses), and pytest-django gives
@@ -61,6 +68,9 @@ def browser() -> Iterator[webdriver.Chrome]:
         "--lang=en-US",
     ):
         options.add_argument(argument)
+    options.add_experimental_option(
+        "prefs", {"profile.cookie_controls_mode": 1, "profile.block_third_party_cookies": True}
+    )
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=_binary("chromedriver")))
     driver.set_page_load_timeout(WAIT_S * 2)
@@ -197,3 +207,96 @@ def screenshot(browser):
 def log_in(admin_login):
     """log_in(username, password="pw"): the same as admin_login."""
     return admin_login
+
+
+# --- For tests that drive `browser` themselves -------------------------------------------
+
+DEFAULT_VIEWPORT = (1280, 720)
+
+
+@pytest.fixture
+def fresh_browser(browser) -> Iterator[webdriver.Chrome]:
+    """The session's browser with no cookies or storage for any site, a 1280×720 viewport
+    and the network on; put back as it was after the test."""
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": "*", "storageTypes": "all"})
+    set_viewport(browser, *DEFAULT_VIEWPORT)
+    yield browser
+    set_offline(browser, False)
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.get("about:blank")
+    browser.get_log("browser")  # drop this test's console messages
+
+
+def set_viewport(driver, width: int, height: int) -> None:
+    """Make the page's viewport exactly width × height CSS pixels."""
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+
+
+def set_offline(driver, offline: bool) -> None:
+    """Drop (or restore) the browser's network, as a blip on the agent's connection would."""
+    driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+
+def save_viewport(driver, name: str) -> Path:
+    """A PNG of what the viewport shows (set_viewport sets its size), in SCREENSHOT_DIR."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def wait_until(driver, condition, *, timeout: float = WAIT_S, message: str = ""):
+    """Poll `condition(driver)` every 20 ms until it returns something truthy (WebDriverWait)."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.02).until(condition, message)
+
+
+@pytest.fixture
+def host_page():
+    """host_page(title) -> base URL of a loopback web server on its own port (so its own
+    origin, and another site than the live server's `localhost`) whose page frames
+    `?src=<url>` in an iframe#embedded, as partner software embedding a Paydesk page would."""
+    import html
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    servers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            src = parse_qs(urlsplit(self.path).query).get("src", ["about:blank"])[0]
+            body = (
+                f"<!doctype html><html lang=en><title>{html.escape(self.server.title)}</title>"
+                f"<h1>{html.escape(self.server.title)}</h1>"
+                f'<iframe id="embedded" title="Payment console" src="{html.escape(src)}" '
+                'width="420" height="640"></iframe>'
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    def start(title: str) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.title = title
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

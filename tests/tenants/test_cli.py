@@ -177,6 +177,8 @@ def test_seed_demo_is_idempotent_and_prints_how_to_log_in(db, settings):
     assert Membership.objects.get(tenant=tenant, user__username=first["username"]).role == "owner"
     assert api_key_resolve(raw_key=first["api_key"]).tenant == tenant
     assert first["admin_url"].endswith("/admin/")
+    assert first["console_url"].endswith("/console/")
+    assert Membership.objects.get(tenant=tenant, user__username=first["agent_username"]).role == "agent"
 
 
 def test_seed_demo_refuses_without_debug(db, settings):

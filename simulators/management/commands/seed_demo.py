@@ -28,6 +28,8 @@ DEMO_ACCOUNT_SID = "AC" + _hex("paydesk-demo-account")
 DEMO_AUTH_TOKEN = _hex("paydesk-demo-auth-token")
 DEMO_USERNAME = "acme-admin"
 DEMO_PASSWORD = "acme-admin-demo"  # noqa: S105 - development-only demo login, printed by the command
+DEMO_AGENT_USERNAME = "acme-agent"
+DEMO_AGENT_PASSWORD = "acme-agent-demo"  # noqa: S105 - development-only demo login, printed by the command
 DEMO_API_KEY = "pdk_acmedemo00_" + _hex("paydesk-demo-api-key") * 2
 DEMO_FLOW_NAME = "Pay your invoice"
 DEMO_CONNECTORS = [
@@ -83,6 +85,15 @@ class Command(OperatorCommand):
                 user.save()
             if not Membership.objects.filter(tenant=tenant, user=user).exists():
                 membership_set(tenant=tenant, user=user, role=Role.OWNER, actor=actor)
+            # An agent for the console: takes payments, sees only the sessions they started.
+            agent, created = get_user_model().objects.get_or_create(
+                username=DEMO_AGENT_USERNAME, defaults={"is_staff": False, "email": "agent@acme.example"}
+            )
+            if created:
+                agent.set_password(DEMO_AGENT_PASSWORD)
+                agent.save()
+            if not Membership.objects.filter(tenant=tenant, user=agent).exists():
+                membership_set(tenant=tenant, user=agent, role=Role.AGENT, actor=actor)
             flow = _demo_flow(tenant, actor)
             prefix = DEMO_API_KEY.split("_")[1]
             if not ApiKey.objects.filter(prefix=prefix).exists():
@@ -101,11 +112,16 @@ class Command(OperatorCommand):
                 "password": DEMO_PASSWORD,
                 "api_key": DEMO_API_KEY,
                 "api_docs": f"{base}/api/docs/",
+                "console_url": f"{base}/console/",
+                "agent_username": DEMO_AGENT_USERNAME,
+                "agent_password": DEMO_AGENT_PASSWORD,
                 "connectors": [name for name, _, _ in DEMO_CONNECTORS],
                 "ivr_flow": str(flow.uuid),
             },
             f"Demo tenant '{tenant.slug}' is ready with Stripe_Prod, Stripe_Stage and Stripe_Dev.\n"
             f"  Admin:    {base}/admin/  (user {DEMO_USERNAME}, password {DEMO_PASSWORD})\n"
+            f"  Console:  {base}/console/  (the admin above, or agent {DEMO_AGENT_USERNAME}, "
+            f"password {DEMO_AGENT_PASSWORD})\n"
             f"  API docs: {base}/api/docs/\n"
             f"  API key:  {DEMO_API_KEY}\n"
             f"  Try:      curl -H 'Authorization: Bearer {DEMO_API_KEY}' {base}/api/v1/connectors/\n"
