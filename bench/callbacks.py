@@ -492,6 +492,10 @@ def bench_env(args, *, port: int, redis_url: str) -> dict[str, str]:
         "PAYDESK_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "PAYDESK_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "SECURE_SSL_REDIRECT": "False",  # plain http on loopback; in production a proxy terminates TLS
+        # Passkeys need an https origin (a system check refuses start-up without one); the
+        # bench signs nobody in with one, so the production-like name is enough.
+        "PAYDESK_WEBAUTHN_ORIGINS": "https://paydesk.example.com",
+        "PAYDESK_WEBAUTHN_RP_ID": "paydesk.example.com",
         "LOG_LEVEL": "INFO",
         # Nothing may leave the machine: the providers point at a closed loopback port.
         "TWILIO_API_BASE_URL": "http://127.0.0.1:9",
