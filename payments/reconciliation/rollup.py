@@ -55,7 +55,7 @@ def refresh_for_changes(connector: ConnectorInstance, changed: dict[str, set]) -
     charges = set(changed.get("charge", ()))
     txns, intents = changed.get("balance_transaction", set()), changed.get("payment_intent", set())
     refunds = set(changed.get("refund", ()))
-    if not (charges or txns or intents or refunds) or not rollup.rollup_kept():
+    if not (charges or txns or intents or refunds):
         return
     tenant_id = connector.tenant_id
     if txns or intents:

@@ -13,8 +13,7 @@ zone. Refreshes of the same days also exclude each other (an exclusive lock per 
 and day): each reads the rows only once the one before it has committed. Increments and
 refreshes write different columns, and each write is a single INSERT … ON CONFLICT
 statement with its rows in key order, so they neither lose each other's changes nor
-deadlock on the rows. On the first run's SQLite (no finance reports there) the rollup is
-not kept.
+deadlock on the rows.
 """
 
 import json
@@ -36,11 +35,6 @@ from tenants.models import Tenant
 LOCK_SPACE = 0x726F6C6C  # "roll"
 _DAY_BITS = 20  # date.toordinal() < 2**20 until the year 2870
 UPSERT_BATCH = 1000
-
-
-def rollup_kept() -> bool:
-    """Whether the rollup is kept on this database (not on the first run's SQLite)."""
-    return connection.vendor == "postgresql"
 
 
 def _in_transaction(what: str) -> None:
@@ -69,7 +63,7 @@ def rollup_apply(*, tenant_id: int, deltas: Iterable[tuple[datetime, int, str, T
     """Add totals to the rollup: (instant that decides the day, connector id, currency,
     totals) each. Call it in the transaction that changes the rows it counts."""
     deltas = list(deltas)
-    if not deltas or not rollup_kept():
+    if not deltas:
         return
     _in_transaction("rollup_apply")
     with connection.cursor() as cursor:
@@ -87,7 +81,7 @@ def rollup_refresh(*, tenant_id: int, instants: Iterable[datetime | None]) -> No
     """Recompute, from the rows, the refresh-kept columns (refunds, fees, net) of the local
     days these instants fall on. Call it in the transaction that changed those rows."""
     instants = [i for i in instants if i is not None]
-    if not instants or not rollup_kept():
+    if not instants:
         return
     _in_transaction("rollup_refresh")
     refreshed = sources.columns(REFRESH)
@@ -113,8 +107,6 @@ def rollup_refresh(*, tenant_id: int, instants: Iterable[datetime | None]) -> No
 def rollup_rebuild(*, tenant_id: int) -> int:
     """The tenant's whole rollup from the rows, in its time zone as it is now. Returns the
     number of rows. Increments and refreshes of the tenant wait while it runs."""
-    if not rollup_kept():
-        return 0
     with transaction.atomic(), connection.cursor() as cursor:
         _lock_tenant(cursor, tenant_id, exclusive=True)
         zone = Tenant.objects.filter(pk=tenant_id).values_list("time_zone", flat=True).get()
